@@ -1,0 +1,1 @@
+//! sqlretry: writes to SQLite that survive concurrency.
