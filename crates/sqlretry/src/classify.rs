@@ -149,12 +149,13 @@ mod tests {
         let boxed: Box<dyn Classify> = Box::new(Error::from(ErrorKind::WouldBlock));
         assert!(boxed.classify().is_retryable());
         let arc: std::sync::Arc<dyn Classify> = std::sync::Arc::new(Error::from(ErrorKind::NotFound));
-        assert_eq!((&arc).classify(), Class::Permanent);
+        assert_eq!(Classify::classify(&&arc), Class::Permanent);
     }
 
     #[test]
     fn classifier_is_object_safe_and_closures_are_classifiers() {
-        let rule = |e: &i32| if *e > 0 { Class::retry_after(Duration::from_secs(1)) } else { Class::Permanent };
+        let rule =
+            |e: &i32| if *e > 0 { Class::retry_after(Duration::from_secs(1)) } else { Class::Permanent };
         let dynamic: &dyn Classifier<i32> = &rule;
         assert_eq!(dynamic.classify(&1), Class::Retryable { after: Some(Duration::from_secs(1)) });
         assert_eq!(dynamic.classify(&0), Class::Permanent);

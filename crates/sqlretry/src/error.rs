@@ -120,7 +120,12 @@ impl<E> RetryError<E> {
     where
         F: FnOnce(E) -> T,
     {
-        RetryError { error: f(self.error), attempts: self.attempts, elapsed: self.elapsed, reason: self.reason }
+        RetryError {
+            error: f(self.error),
+            attempts: self.attempts,
+            elapsed: self.elapsed,
+            reason: self.reason,
+        }
     }
 }
 
@@ -200,7 +205,12 @@ mod tests {
 
     #[test]
     fn keeps_the_original_error_as_source_and_inner() {
-        let err = RetryError::new(io::Error::other("disk"), 3, Duration::from_millis(30), StopReason::AttemptsExhausted);
+        let err = RetryError::new(
+            io::Error::other("disk"),
+            3,
+            Duration::from_millis(30),
+            StopReason::AttemptsExhausted,
+        );
         assert_eq!(err.source().map(|s| s.to_string()), Some("disk".to_owned()));
         assert_eq!(err.to_string(), "attempts exhausted after 3 attempts in 30.0ms: disk");
         assert_eq!(err.into_inner().to_string(), "disk");

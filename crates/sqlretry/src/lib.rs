@@ -1,1 +1,88 @@
-//! sqlretry: writes to SQLite that survive concurrency.
+//! # sqlretry
+//!
+//! Writes to SQLite that survive concurrency: nothing lost, nothing half-applied, visible.
+//!
+//! This crate is one retry engine for every write, and the SQLite semantics around it:
+//!
+//! - **The engine** (no SQLite in it): backoff schedules as iterators ([`backoff`]), a
+//!   [`RetryPolicy`] with attempts, a total deadline and a shared [`RetryBudget`], classification of
+//!   errors as retryable or permanent ([`Classify`], [`Classifier`]), and two execution twins with
+//!   one vocabulary: [`Retry::call`] (blocking) and [`Retry::call_async`] (tokio). Giving up returns
+//!   a [`RetryError`] holding the *original* last error, the attempts made, the time spent and why.
+//! - **Configuration** ([`config`]): TOML and `SQLRETRY_…` environment variables, validated into
+//!   policies with errors that name the field.
+//!
+//! ## Quick start (blocking)
+//!
+//! ```
+//! use sqlretry::RetryPolicy;
+//! use std::io::{Error, ErrorKind};
+//!
+//! let policy = RetryPolicy::store_writes(); // 10 attempts, 10 ms doubling to 100 ms
+//! let mut attempts = 0;
+//! let value = policy.call(|| {
+//!     attempts += 1;
+//!     if attempts < 3 { Err(Error::from(ErrorKind::WouldBlock)) } else { Ok("written") }
+//! })?;
+//! assert_eq!((value, attempts), ("written", 3));
+//! # Ok::<(), sqlretry::RetryError<Error>>(())
+//! ```
+//!
+//! ## Quick start (async)
+//!
+//! ```
+//! # #[cfg(feature = "tokio")]
+//! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+//! use sqlretry::{RetryPolicy, StopReason};
+//! use std::io::{Error, ErrorKind};
+//!
+//! let policy = RetryPolicy::builder().max_attempts(3).build()?;
+//! // A permanent error is returned at once, unchanged.
+//! let err = policy
+//!     .call_async(|| async { Err::<(), _>(Error::from(ErrorKind::PermissionDenied)) })
+//!     .await
+//!     .unwrap_err();
+//! assert_eq!(err.reason(), StopReason::Permanent);
+//! assert_eq!(err.attempts(), 1);
+//! assert_eq!(err.into_inner().kind(), ErrorKind::PermissionDenied);
+//! # Ok::<(), sqlretry::ConfigError>(())
+//! # }).unwrap();
+//! ```
+//!
+//! # Design
+//!
+//! - The unit of a retry is a whole operation (for SQLite, a whole transaction): the engine never
+//!   re-runs half of something. Operations are `FnMut`; side effects outside the database must be
+//!   idempotent.
+//! - One pure decision function, [`RetryPolicy::decide`], is shared by both twins; time is injected
+//!   ([`time::Clock`], [`time::BlockingSleeper`], [`time::Sleeper`]) so tests assert exact delays.
+//! - The schedule and its randomness are created only after a first failure: a call that succeeds at
+//!   once costs a clock read and a branch (see BENCHMARKS.md).
+//! - The engine spawns no threads and holds no global state.
+//! - Hand-written rather than `backon`: sqlretry's product *is* this loop — its deadline semantics
+//!   (covering attempts, never starting a sleep that ends past it), the capped jitter kinds, the
+//!   budget and the give-up error carrying the original error are what the crate exists for.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod backoff;
+mod budget;
+mod classify;
+pub mod config;
+mod error;
+pub mod observer;
+mod policy;
+mod retry;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+pub mod time;
+
+pub use backoff::Jitter;
+pub use budget::RetryBudget;
+pub use classify::{ByErrorType, Class, Classifier, Classify};
+pub use error::{ConfigError, RetryError, StopReason};
+pub use observer::{Observer, RetryStats, RetryStatsSnapshot};
+pub use policy::{Decision, RetryPolicy, RetryPolicyBuilder};
+pub use retry::Retry;
