@@ -75,6 +75,8 @@ mod error;
 pub mod observer;
 mod policy;
 mod retry;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod time;
