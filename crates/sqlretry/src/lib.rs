@@ -88,3 +88,5 @@ pub use error::{ConfigError, RetryError, StopReason};
 pub use observer::{Observer, RetryStats, RetryStatsSnapshot};
 pub use policy::{Decision, RetryPolicy, RetryPolicyBuilder};
 pub use retry::Retry;
+#[cfg(feature = "sqlite")]
+pub use sqlite::{ConnectionProfile, OpenError, Store, StoreOptions};

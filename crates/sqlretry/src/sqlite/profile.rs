@@ -331,6 +331,10 @@ impl OpenError {
         &self.kind
     }
 
+    pub(crate) fn sqlite(path: &Path, error: rusqlite::Error) -> Self {
+        OpenError { path: path.to_path_buf(), kind: OpenErrorKind::Sqlite(error) }
+    }
+
     /// The SQLite error, when SQLite refused.
     #[must_use]
     pub fn sqlite_error(&self) -> Option<&rusqlite::Error> {
