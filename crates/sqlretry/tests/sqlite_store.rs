@@ -305,12 +305,12 @@ fn optimistic_write_skips_a_changed_or_deleted_entry_with_a_warning() {
         })
         .unwrap();
     let version_of = |id: i64| {
-        move |tx: &rusqlite::Transaction<'_>| {
+        move |tx: &rusqlite::Connection| {
             tx.query_row("SELECT version FROM entries WHERE id = ?1", [id], |r| r.get(0)).optional()
         }
     };
     let parsed = |id: i64| {
-        move |tx: &rusqlite::Transaction<'_>| {
+        move |tx: &rusqlite::Connection| {
             tx.execute("UPDATE entries SET parsed = 'p', version = version + 1 WHERE id = ?1", [id])
         }
     };

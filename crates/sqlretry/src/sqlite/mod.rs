@@ -46,6 +46,7 @@ mod profile;
 mod queue;
 mod state_store;
 mod store;
+mod write_tx;
 
 pub use classify::{RETRYABLE_CODES, SQLITE_BUSY, SQLITE_LOCKED, classify_code, code_name, extended_code};
 pub use file_lock::FileLock;

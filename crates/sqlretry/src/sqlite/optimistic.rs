@@ -2,7 +2,7 @@
 //! version, do the slow work outside any transaction, then write in a short transaction only if the
 //! version is unchanged.
 
-use rusqlite::Transaction;
+use rusqlite::Connection;
 
 use super::store::Store;
 use crate::error::RetryError;
@@ -86,7 +86,7 @@ impl Store {
     /// // 2. The slow work, outside any transaction.
     /// let parsed = body.to_uppercase();
     /// // 3. Write only if nobody changed the entry meanwhile.
-    /// let current = |tx: &rusqlite::Transaction<'_>| {
+    /// let current = |tx: &rusqlite::Connection| {
     ///     tx.query_row("SELECT version FROM entries WHERE id = 1", [], |r| r.get(0)).optional()
     /// };
     /// let outcome = store.write_if_version(version, current, |tx| {
@@ -106,8 +106,8 @@ impl Store {
         mut apply: A,
     ) -> Result<Outcome<T>, RetryError<rusqlite::Error>>
     where
-        V: FnMut(&Transaction<'_>) -> rusqlite::Result<Option<i64>>,
-        A: FnMut(&Transaction<'_>) -> rusqlite::Result<T>,
+        V: FnMut(&Connection) -> rusqlite::Result<Option<i64>>,
+        A: FnMut(&Connection) -> rusqlite::Result<T>,
     {
         let outcome = self.write(|tx| {
             Ok(match version(tx)? {

@@ -6,10 +6,11 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
+use super::write_tx::WriteTx;
+
 use super::lock_hold::{DEFAULT_SLOW_LOCK_HOLD, LockHold};
 use super::profile::{ConnectionProfile, OpenError};
 use super::queue::WriteQueue;
-use crate::classify::Classify;
 use crate::error::RetryError;
 use crate::observer::RetryStats;
 use crate::policy::RetryPolicy;
@@ -209,6 +210,7 @@ impl Store {
         let writer = options.profile.open(&path)?;
         // The store waits for SQLite's lock itself (see # Design).
         writer.busy_timeout(Duration::ZERO).map_err(|e| OpenError::sqlite(&path, e))?;
+        writer.set_prepared_statement_cache_capacity(64);
         Ok(Store {
             inner: Arc::new(Inner {
                 queue: WriteQueue::new(options.barging_window),
@@ -263,7 +265,7 @@ impl Store {
     /// failed write is in the database.
     pub fn write<T, F>(&self, f: F) -> Result<T, RetryError<rusqlite::Error>>
     where
-        F: FnMut(&Transaction<'_>) -> rusqlite::Result<T>,
+        F: FnMut(&Connection) -> rusqlite::Result<T>,
     {
         self.write_with(&self.inner.options.write_policy, f)
     }
@@ -275,7 +277,7 @@ impl Store {
     /// As [`Store::write`].
     pub fn write_with<T, F>(&self, policy: &RetryPolicy, mut f: F) -> Result<T, RetryError<rusqlite::Error>>
     where
-        F: FnMut(&Transaction<'_>) -> rusqlite::Result<T>,
+        F: FnMut(&Connection) -> rusqlite::Result<T>,
     {
         let inner = &*self.inner;
         let deadline = policy.deadline().map(|d| Instant::now() + d);
@@ -305,35 +307,23 @@ impl Store {
     }
 }
 
-/// Sleeps between polls of `BEGIN IMMEDIATE`: short first, then 1 ms.
-const POLL: [Duration; 4] = [
-    Duration::from_micros(100),
-    Duration::from_micros(200),
-    Duration::from_micros(500),
-    Duration::from_millis(1),
-];
-
 impl Inner {
     fn write_once<T, F>(&self, deadline: Option<Instant>, f: &mut F) -> rusqlite::Result<T>
     where
-        F: FnMut(&Transaction<'_>) -> rusqlite::Result<T>,
+        F: FnMut(&Connection) -> rusqlite::Result<T>,
     {
         let busy_timeout = self.options.profile.busy_timeout();
         let queue_deadline =
             deadline.or_else(|| (!busy_timeout.is_zero()).then(|| Instant::now() + busy_timeout));
         let _turn = self.queue.acquire(queue_deadline).map_err(|_| self.queue_timeout())?;
         let conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        if !conn.is_autocommit() {
-            // A closure left a transaction open by hand; start from a clean state.
-            conn.execute_batch("ROLLBACK")?;
-        }
         let mut wait_until = Instant::now() + busy_timeout;
         if let Some(deadline) = deadline {
             wait_until = wait_until.min(deadline);
         }
-        let tx = begin_immediate(&conn, wait_until)?;
+        let tx = WriteTx::begin(&conn, wait_until)?;
         let began = Instant::now();
-        let result = f(&tx).and_then(|value| tx.commit().map(|()| value));
+        let result = f(tx.conn()).and_then(|value| tx.commit().map(|()| value));
         self.lock_hold.record(began.elapsed(), &self.path);
         result
     }
@@ -373,22 +363,5 @@ impl Inner {
         let conn = self.options.profile.open(&self.path).map_err(OpenError::into_sqlite_error)?;
         conn.execute_batch("PRAGMA query_only = 1")?;
         Ok(conn)
-    }
-}
-
-/// `BEGIN IMMEDIATE`, polled while SQLite's write lock is held elsewhere, until `wait_until`.
-fn begin_immediate(conn: &Connection, wait_until: Instant) -> rusqlite::Result<Transaction<'_>> {
-    let mut polls = POLL.iter().chain(std::iter::repeat(&POLL[POLL.len() - 1]));
-    loop {
-        match Transaction::new_unchecked(conn, TransactionBehavior::Immediate) {
-            Err(e) if e.classify().is_retryable() => {
-                let pause = *polls.next().unwrap_or(&POLL[0]);
-                if Instant::now() + pause > wait_until {
-                    return Err(e);
-                }
-                std::thread::sleep(pause);
-            }
-            other => return other,
-        }
     }
 }
