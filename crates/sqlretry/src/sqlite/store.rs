@@ -19,7 +19,7 @@ use crate::retry::Retry;
 /// How a [`Store`] opens connections and retries.
 ///
 /// Defaults: [`ConnectionProfile::default`], writes under [`RetryPolicy::store_writes`], reads
-/// under [`RetryPolicy::reads`], a warning for lock holds over 1 s, a 1 ms barging window in the
+/// under [`RetryPolicy::reads`], a warning for lock holds over 1 s, a 250 µs barging window in the
 /// write queue, and up to 4 idle read connections kept.
 ///
 /// # Examples
@@ -52,7 +52,7 @@ impl Default for StoreOptions {
             write_policy: RetryPolicy::store_writes(),
             read_policy: RetryPolicy::reads(),
             slow_lock_hold: DEFAULT_SLOW_LOCK_HOLD,
-            barging_window: Duration::from_millis(1),
+            barging_window: Duration::from_micros(250),
             idle_readers: 4,
         }
     }
@@ -88,8 +88,8 @@ impl StoreOptions {
     }
 
     /// How long the head of the in-process write queue lets newcomers go first before it is served
-    /// (default 1 ms; zero is strictly first come, first served, at the cost of a thread hand-off
-    /// per write).
+    /// (default 250 µs; zero is strictly first come, first served, at the cost of a thread
+    /// hand-off per write).
     #[must_use]
     pub fn with_barging_window(mut self, window: Duration) -> Self {
         self.barging_window = window;
@@ -137,7 +137,7 @@ impl StoreOptions {
 /// # Design
 ///
 /// - **One write connection per `Store`**, used by one writer at a time. The writers of one process
-///   take turns in a fair in-process queue (FIFO with a 1 ms barging window, see
+///   take turns in a fair in-process queue (FIFO with a 250 µs barging window, see
 ///   [`StoreOptions::with_barging_window`]) *before* `BEGIN IMMEDIATE`, so they never fight over
 ///   SQLite's lock; it is left to other processes (or other `Store`s on the same file).
 /// - **Read connections** are pooled: a read takes an idle one or opens one, and gives it back
