@@ -149,7 +149,7 @@ impl StoreOptions {
 ///   database must be idempotent, and slow work belongs outside (see
 ///   the optimistic write).
 /// - **Waiting for SQLite's lock** is done by the store, not by SQLite's busy handler: `BEGIN
-///   IMMEDIATE` is polled every 0.1–2 ms (SQLite's own handler sleeps up to 100 ms and is unfair to
+///   IMMEDIATE` is polled every 50–200 µs (SQLite's own handler sleeps up to 100 ms and is unfair to
 ///   older waiters) for up to the profile's busy timeout per attempt.
 /// - **The wait is bounded.** With a policy deadline `D`, waiting in the queue and for SQLite's lock
 ///   never extends past `D` from the start of the write, and the engine never starts a sleep that
