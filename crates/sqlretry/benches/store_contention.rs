@@ -70,7 +70,7 @@ impl Writer {
                 };
                 read_then_write(&tx).and_then(|()| tx.commit()).is_ok()
             }
-            Writer::Store(store) => store.write(|tx| read_then_write(tx)).is_ok(),
+            Writer::Store(store) => store.write(read_then_write).is_ok(),
         }
     }
 }

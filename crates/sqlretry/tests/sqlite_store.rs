@@ -71,6 +71,15 @@ fn table(store: &Store) {
         .unwrap();
 }
 
+/// A store on a new file whose table `t` holds one row.
+fn store_with_row(v: &str) -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("t.db")).unwrap();
+    table(&store);
+    store.write(|tx| tx.execute("INSERT INTO t (v) VALUES (?1)", [v])).unwrap();
+    (dir, store)
+}
+
 fn count(path: &Path) -> i64 {
     Connection::open(path).unwrap().query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap()
 }
@@ -144,10 +153,7 @@ fn held_past_the_policy_the_original_busy_after_exactly_the_attempts_and_nothing
 
 #[test]
 fn a_constraint_violation_is_attempted_once_and_returned_unchanged() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().join("c.db")).unwrap();
-    table(&store);
-    store.write(|tx| tx.execute("INSERT INTO t (v) VALUES ('x')", [])).unwrap();
+    let (_dir, store) = store_with_row("x");
     let mut ran = 0;
     let err = store
         .write(|tx| {
@@ -221,7 +227,7 @@ fn deferred_read_then_write_fails_at_once_in_plain_rusqlite_but_not_through_the_
             s.spawn(|| {
                 let store = Store::open(&through).unwrap();
                 for _ in 0..OPS {
-                    store.write(|tx| read_then_write(tx)).unwrap();
+                    store.write(read_then_write).unwrap();
                 }
             });
         }
@@ -238,10 +244,7 @@ fn deferred_read_then_write_fails_at_once_in_plain_rusqlite_but_not_through_the_
 
 #[test]
 fn reads_are_not_blocked_by_a_writer() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().join("r.db")).unwrap();
-    table(&store);
-    store.write(|tx| tx.execute("INSERT INTO t (v) VALUES ('a')", [])).unwrap();
+    let (_dir, store) = store_with_row("a");
     let writer = Connection::open(store.path()).unwrap();
     writer.execute_batch("BEGIN IMMEDIATE; INSERT INTO t (v) VALUES ('b')").unwrap();
     let started = Instant::now();
