@@ -258,6 +258,11 @@ impl Store {
     /// Runs `f` inside `BEGIN IMMEDIATE … COMMIT`, re-running it whole under the write policy after a
     /// retryable error (see the type's `# Design`). Returns `f`'s value once `COMMIT` returned OK.
     ///
+    /// `f` gets the write connection with the transaction open: run statements on it
+    /// (`prepare_cached` is worth it: the connection lives as long as the store), but do not
+    /// `COMMIT`/`ROLLBACK` by hand, and do not call `write` on the same store from inside `f` (it
+    /// would wait for its own turn).
+    ///
     /// # Errors
     ///
     /// [`RetryError`] holding the last `rusqlite::Error` unchanged: at once for a permanent error
