@@ -95,7 +95,7 @@ pub fn svg(reports: &[RunReport]) -> String {
     panel(&mut out, 40.0, "committed/s (higher is better)", reports, |r| {
         let mut label = thousands(r.committed_per_s.round() as u64);
         if r.failed > 0 {
-            let _ = write!(label, " ({:.0}% failed)", r.failed_pct());
+            let _ = write!(label, " ({} failed)", super::report::pct(r.failed_pct()));
         }
         (r.committed_per_s, label)
     });

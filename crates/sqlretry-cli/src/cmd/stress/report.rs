@@ -94,7 +94,7 @@ pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -102,16 +102,23 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
-/// Formats microseconds as milliseconds.
+/// Formats a latency given in microseconds: µs below 1 ms, then ms, then s.
 pub fn ms(us: u64) -> String {
     let ms = us as f64 / 1000.0;
-    if ms < 10.0 {
+    if us < 1000 {
+        format!("{us} µs")
+    } else if ms < 10.0 {
         format!("{ms:.2} ms")
     } else if ms < 1000.0 {
         format!("{ms:.0} ms")
     } else {
         format!("{:.2} s", ms / 1000.0)
     }
+}
+
+/// Formats a percentage, with enough digits that a handful of failures is not shown as 0.0 %.
+pub fn pct(p: f64) -> String {
+    if p > 0.0 && p < 0.1 { format!("{p:.3}%") } else { format!("{p:.1}%") }
 }
 
 /// The table of runs, with a header line describing the setup.
@@ -135,7 +142,7 @@ pub fn table(reports: &[RunReport]) -> String {
             let failed = if r.failed == 0 {
                 "0".to_owned()
             } else {
-                format!("{} ({:.1}%)", thousands(r.failed), r.failed_pct())
+                format!("{} ({})", thousands(r.failed), pct(r.failed_pct()))
             };
             let mut lost = thousands(r.lost);
             if r.duplicates > 0 {
@@ -211,7 +218,7 @@ pub fn verdict(reports: &[RunReport]) -> String {
         .map(|r| {
             let mut what = Vec::new();
             if r.failed > 0 {
-                what.push(format!("{:.1}% failed", r.failed_pct()));
+                what.push(format!("{} failed", pct(r.failed_pct())));
             }
             if r.lost > 0 {
                 what.push(format!("{} lost", thousands(r.lost)));
@@ -288,6 +295,10 @@ pub(crate) mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1000), "1,000");
         assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(pct(12.0 / 96_000.0 * 100.0), "0.013%");
+        assert_eq!(pct(98.04), "98.0%");
+        assert_eq!(ms(40), "40 µs");
+        assert_eq!(ms(1500), "1.50 ms");
     }
 
     #[test]

@@ -32,7 +32,7 @@ impl SplitMix64 {
         let mut out = String::with_capacity(len);
         let mut bits = 0u64;
         for i in 0..len {
-            if i % 16 == 0 {
+            if i.is_multiple_of(16) {
                 bits = self.next_u64();
             }
             out.push(char::from(DIGITS[(bits & 0xF) as usize]));

@@ -64,6 +64,8 @@ pub struct Tally {
     pub errors: BTreeMap<String, u64>,
     /// Latency of each operation's write, in microseconds.
     pub latency_us: Histogram<u64>,
+    /// From the workers' common start to the last one's finish (the longest when merged).
+    pub wall: Duration,
 }
 
 impl Tally {
@@ -77,6 +79,7 @@ impl Tally {
             units: 0,
             errors: BTreeMap::new(),
             latency_us: new_histogram(),
+            wall: Duration::ZERO,
         }
     }
 
@@ -87,6 +90,7 @@ impl Tally {
         self.failed += other.failed;
         self.retries += other.retries;
         self.units += other.units;
+        self.wall = self.wall.max(other.wall);
         for (name, count) in &other.errors {
             *self.errors.entry(name.clone()).or_default() += count;
         }
@@ -116,6 +120,7 @@ impl Tally {
                 .iter_recorded()
                 .map(|v| (v.value_iterated_to(), v.count_at_value()))
                 .collect(),
+            wall_us: u64::try_from(self.wall.as_micros()).unwrap_or(u64::MAX),
         }
     }
 
@@ -133,6 +138,7 @@ impl Tally {
             units: wire.units,
             errors: wire.errors.clone(),
             latency_us,
+            wall: Duration::from_micros(wire.wall_us),
         }
     }
 }
@@ -160,6 +166,8 @@ pub struct TallyWire {
     pub errors: BTreeMap<String, u64>,
     /// Recorded latency values (µs) with their counts.
     pub latency_us: Vec<(u64, u64)>,
+    /// See [`Tally::wall`], in microseconds.
+    pub wall_us: u64,
 }
 
 /// A latency histogram from 1 µs to one hour, 3 significant digits.
@@ -216,12 +224,20 @@ pub fn run_workers(order: &WorkOrder, mut on_tick: impl FnMut(u64)) -> Result<Ta
         on_tick(progress.load(Ordering::Relaxed));
         let mut total = Tally::new();
         let mut panicked = false;
+        let mut span: Option<(Instant, Instant)> = None;
         for handle in handles {
             match handle.join() {
-                Ok(tally) => total.merge(&tally),
+                Ok((tally, started, finished)) => {
+                    total.merge(&tally);
+                    span = Some(match span {
+                        Some((s, f)) => (s.min(started), f.max(finished)),
+                        None => (started, finished),
+                    });
+                }
                 Err(_) => panicked = true,
             }
         }
+        total.wall = span.map(|(s, f)| f.saturating_duration_since(s)).unwrap_or_default();
         if panicked {
             return Err(CliError::Worker("a worker thread panicked".to_owned()));
         }
@@ -241,10 +257,18 @@ struct WorkerJob<'a> {
 }
 
 impl WorkerJob<'_> {
-    /// Opens the strategy, waits for the others, runs the operations.
-    fn run(self) -> Tally {
+    /// Opens the strategy, waits for the others, runs the operations; returns the tally with when the
+    /// operations started (after the common start) and finished.
+    fn run(self) -> (Tally, Instant, Instant) {
         let opened = self.opener.open(self.worker);
         self.barrier.wait();
+        let started = Instant::now();
+        let tally = self.operate(opened);
+        (tally, started, Instant::now())
+    }
+
+    /// Runs the operations on an opened strategy (or fails them all when opening failed).
+    fn operate(&self, opened: rusqlite::Result<Box<dyn super::strategy::Strategy>>) -> Tally {
         let mut tally = Tally::new();
         let mut strategy = match opened {
             Ok(strategy) => strategy,
