@@ -147,6 +147,9 @@ fn doctor_reports_wal_and_warns_on_delete_journal() {
     assert_eq!(d["quick_check_ok"], true);
     assert!(d["page_size"].as_u64().unwrap_or(0) > 0);
     assert!(d["warnings"].as_array().expect("warnings").is_empty(), "{d}");
+    let mut side = wal.as_os_str().to_owned();
+    side.push("-shm");
+    assert!(!Path::new(&side).exists(), "doctor leaves no -shm behind a closed WAL file");
 
     let plain = dir.path().join("delete.db");
     {

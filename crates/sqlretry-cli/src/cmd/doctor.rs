@@ -97,16 +97,25 @@ pub fn diagnose(path: &Path) -> Result<Diagnosis, CliError> {
     if !meta.is_file() {
         return Err(CliError::usage("PATH", format!("{} is not a file", path.display())));
     }
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags)
-        .map_err(CliError::sqlite(format!("opening {} read-only", path.display())))?;
+    let header = read_header(path)?;
+    let header_says_wal = header.get(18..20) == Some(&[2, 2][..]);
+    let wal_path = side_file(path, "-wal");
+    let shm_exists = side_file(path, "-shm").exists();
+    // A WAL file with no -wal/-shm beside it is not open anywhere and has no WAL content: open it
+    // immutable, so SQLite does not create -wal/-shm files next to it. Otherwise plain read-only.
+    let immutable = header_says_wal && !wal_path.exists() && !shm_exists && path.to_str().is_some();
+    let conn = open_read_only(path, immutable)?;
     let int = |pragma: &str| -> Result<i64, CliError> {
         conn.pragma_query_value(None, pragma, |row| row.get::<_, i64>(0))
             .map_err(CliError::sqlite(format!("PRAGMA {pragma}")))
     };
-    let journal_mode: String = conn
-        .pragma_query_value(None, "journal_mode", |row| row.get(0))
-        .map_err(CliError::sqlite("PRAGMA journal_mode"))?;
+    let journal_mode: String = if immutable {
+        // An immutable connection reports "delete"; WAL mode is persistent in the header.
+        "wal".to_owned()
+    } else {
+        conn.pragma_query_value(None, "journal_mode", |row| row.get(0))
+            .map_err(CliError::sqlite("PRAGMA journal_mode"))?
+    };
     let page_size = u64::try_from(int("page_size")?).unwrap_or(0);
     let page_count = u64::try_from(int("page_count")?).unwrap_or(0);
     let freelist_count = u64::try_from(int("freelist_count")?).unwrap_or(0);
@@ -117,9 +126,7 @@ pub fn diagnose(path: &Path) -> Result<Diagnosis, CliError> {
         .and_then(|rows| rows.collect())
         .map_err(CliError::sqlite("PRAGMA quick_check"))?;
     let quick_check_ok = quick.len() == 1 && quick[0] == "ok";
-    let mut wal_path = path.as_os_str().to_owned();
-    wal_path.push("-wal");
-    let wal_bytes = std::fs::metadata(PathBuf::from(wal_path)).map(|m| m.len()).unwrap_or(0);
+    let wal_bytes = std::fs::metadata(&wal_path).map(|m| m.len()).unwrap_or(0);
     let db_bytes = meta.len();
     let filesystem = filesystem_of(path);
 
@@ -165,6 +172,47 @@ pub fn diagnose(path: &Path) -> Result<Diagnosis, CliError> {
         filesystem,
         warnings,
     })
+}
+
+/// `PATH` with a suffix appended (`PATH-wal`, `PATH-shm`).
+fn side_file(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// The first 100 bytes of the file (fewer for a short file), checked for SQLite's magic string.
+fn read_header(path: &Path) -> Result<Vec<u8>, CliError> {
+    use std::io::Read as _;
+    let mut header = Vec::with_capacity(100);
+    std::fs::File::open(path)
+        .and_then(|file| file.take(100).read_to_end(&mut header))
+        .map_err(|e| CliError::usage("PATH", format!("cannot read {}: {e}", path.display())))?;
+    if !header.is_empty() && !header.starts_with(b"SQLite format 3\0") {
+        return Err(CliError::usage("PATH", format!("{} is not a SQLite database", path.display())));
+    }
+    Ok(header)
+}
+
+/// Opens `path` read-only (never creating it), optionally as `immutable=1`.
+fn open_read_only(path: &Path, immutable: bool) -> Result<Connection, CliError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let opened = if immutable && let Some(text) = path.to_str() {
+        let mut uri = String::from("file:");
+        for byte in text.bytes() {
+            match byte {
+                b'?' | b'#' | b'%' | 0x80.. => {
+                    let _ = write!(uri, "%{byte:02X}");
+                }
+                _ => uri.push(char::from(byte)),
+            }
+        }
+        uri.push_str("?immutable=1");
+        Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI)
+    } else {
+        Connection::open_with_flags(path, flags)
+    };
+    opened.map_err(CliError::sqlite(format!("opening {} read-only", path.display())))
 }
 
 /// The human-readable report.
