@@ -45,7 +45,8 @@ pub struct RunReport {
     pub integrity_ok: bool,
     /// Retries spent (attempts after the first).
     pub retries: u64,
-    /// Wall-clock seconds of the run.
+    /// Wall-clock seconds of the run: from the workers' common start to the last one's finish (in processes
+    /// mode, the longest worker process's own span).
     pub wall_s: f64,
     /// Committed operations per second of wall time.
     pub committed_per_s: f64,

@@ -4,7 +4,17 @@
 //! A strategy is a [`StrategyKind`] variant plus a type implementing [`Strategy`], opened by
 //! [`StrategyKind::opener`]. The extension points for the library's `Store` (`sqlretry`) and `Writer`
 //! (`writer`) are marked `EXTENSION POINT` below: give them an [`Opener`] and flip
-//! [`StrategyKind::is_implemented`].
+//! [`StrategyKind::is_implemented`]. Nothing else in the harness changes: `--strategy all`, the table,
+//! JSON, chart and exit code pick them up (`sqlretry`/`writer` are the "sqlretry family" that decides
+//! the exit code).
+//!
+//! - `sqlretry` (Store): the opener builds the store's settings from [`StrategySettings::config`]; each
+//!   [`Opener::open`] opens one Store (its own connection); [`Strategy::write`] runs
+//!   `store.write(|tx| body(tx))` and reports the Store's retry count. [`Strategy::reader`] may be a
+//!   plain connection from [`open_connection`] kept beside the Store.
+//! - `writer` (Writer): the opener owns one Writer per process (so it is shared by that process's
+//!   worker threads, and shut down when the opener is dropped after every worker has been joined);
+//!   [`Strategy::write`] submits the owned [`TxBody`] and blocks until its commit is acknowledged.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
