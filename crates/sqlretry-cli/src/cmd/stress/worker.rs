@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -192,7 +192,7 @@ pub fn run_workers(order: &WorkOrder, mut on_tick: impl FnMut(u64)) -> Result<Ta
         CliError::usage("--strategy", format!("{} is not implemented yet", order.strategy.name()))
     })?;
     let writers = order.writers.max(1);
-    let barrier = Barrier::new(writers as usize);
+    let gate = StartGate::default();
     let progress = AtomicU64::new(0);
     let entries = order.workload.entries_for(order.total_writers);
 
@@ -208,15 +208,24 @@ pub fn run_workers(order: &WorkOrder, mut on_tick: impl FnMut(u64)) -> Result<Ta
                 worker,
                 ops: share,
                 entries,
-                barrier: &barrier,
+                gate: &gate,
                 progress: &progress,
             };
-            let handle = thread::Builder::new()
+            match thread::Builder::new()
                 .name(format!("stress-worker-{worker}"))
                 .spawn_scoped(scope, move || job.run())
-                .map_err(|e| CliError::Worker(format!("cannot spawn a worker thread: {e}")))?;
-            handles.push(handle);
+            {
+                Ok(handle) => handles.push(handle),
+                Err(e) => {
+                    // Release the spawned workers without running; the scope joins them.
+                    gate.open(false);
+                    return Err(CliError::Worker(format!("cannot spawn a worker thread: {e}")));
+                }
+            }
         }
+        // Every worker has opened its connection before any operation starts.
+        gate.wait_ready(handles.len(), || handles.iter().any(|h| h.is_finished()));
+        gate.open(true);
         while !handles.iter().all(|h| h.is_finished()) {
             on_tick(progress.load(Ordering::Relaxed));
             thread::sleep(Duration::from_millis(100));
@@ -245,6 +254,50 @@ pub fn run_workers(order: &WorkOrder, mut on_tick: impl FnMut(u64)) -> Result<Ta
     })
 }
 
+/// Holds the workers until all have opened their connections, then starts them together, or tells
+/// them to stop when the run is abandoned (a thread could not be spawned).
+#[derive(Debug, Default)]
+struct StartGate {
+    /// Workers that have arrived, and the decision once made (`true` run, `false` stop).
+    state: Mutex<(usize, Option<bool>)>,
+    /// Signalled on every arrival and on the decision.
+    changed: Condvar,
+}
+
+impl StartGate {
+    /// A worker arrives; blocks until the decision and returns it.
+    fn arrive_and_wait(&self) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.0 += 1;
+        self.changed.notify_all();
+        loop {
+            if let Some(go) = state.1 {
+                return go;
+            }
+            state = self.changed.wait(state).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Blocks until `n` workers have arrived, or `gave_up()` says one never will (it panicked).
+    fn wait_ready(&self, n: usize, gave_up: impl Fn() -> bool) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        while state.0 < n && !gave_up() {
+            state = self
+                .changed
+                .wait_timeout(state, Duration::from_millis(50))
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// Makes the decision and wakes every worker.
+    fn open(&self, go: bool) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.1 = Some(go);
+        self.changed.notify_all();
+    }
+}
+
 /// One worker thread's job.
 struct WorkerJob<'a> {
     order: &'a WorkOrder,
@@ -252,7 +305,7 @@ struct WorkerJob<'a> {
     worker: u64,
     ops: u64,
     entries: u64,
-    barrier: &'a Barrier,
+    gate: &'a StartGate,
     progress: &'a AtomicU64,
 }
 
@@ -261,8 +314,11 @@ impl WorkerJob<'_> {
     /// operations started (after the common start) and finished.
     fn run(self) -> (Tally, Instant, Instant) {
         let opened = self.opener.open(self.worker);
-        self.barrier.wait();
+        let go = self.gate.arrive_and_wait();
         let started = Instant::now();
+        if !go {
+            return (Tally::new(), started, started);
+        }
         let tally = self.operate(opened);
         (tally, started, Instant::now())
     }
