@@ -75,6 +75,8 @@ mod error;
 pub mod observer;
 mod policy;
 mod retry;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod time;
@@ -86,3 +88,5 @@ pub use error::{ConfigError, RetryError, StopReason};
 pub use observer::{Observer, RetryStats, RetryStatsSnapshot};
 pub use policy::{Decision, RetryPolicy, RetryPolicyBuilder};
 pub use retry::Retry;
+#[cfg(feature = "sqlite")]
+pub use sqlite::{ConnectionProfile, OpenError, Store, StoreOptions};

@@ -1,0 +1,394 @@
+//! [`Store`]: every write to one SQLite file a whole transaction, begun IMMEDIATE, retried whole.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+
+use super::lock_hold::{DEFAULT_SLOW_LOCK_HOLD, LockHold};
+use super::profile::{ConnectionProfile, OpenError};
+use super::queue::WriteQueue;
+use crate::classify::Classify;
+use crate::error::RetryError;
+use crate::observer::RetryStats;
+use crate::policy::RetryPolicy;
+use crate::retry::Retry;
+
+/// How a [`Store`] opens connections and retries.
+///
+/// Defaults: [`ConnectionProfile::default`], writes under [`RetryPolicy::store_writes`], reads
+/// under [`RetryPolicy::reads`], a warning for lock holds over 1 s, a 1 ms barging window in the
+/// write queue, and up to 4 idle read connections kept.
+///
+/// # Examples
+///
+/// ```
+/// use sqlretry::RetryPolicy;
+/// use sqlretry::sqlite::StoreOptions;
+/// use std::time::Duration;
+///
+/// let dir = tempfile::tempdir()?;
+/// let policy = RetryPolicy::builder().max_attempts(5).deadline(Duration::from_secs(2)).build()?;
+/// let store = StoreOptions::default().with_write_policy(policy).open(dir.path().join("app.db"))?;
+/// assert_eq!(store.options().write_policy().max_attempts(), 5);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    profile: ConnectionProfile,
+    write_policy: RetryPolicy,
+    read_policy: RetryPolicy,
+    slow_lock_hold: Duration,
+    barging_window: Duration,
+    idle_readers: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            profile: ConnectionProfile::default(),
+            write_policy: RetryPolicy::store_writes(),
+            read_policy: RetryPolicy::reads(),
+            slow_lock_hold: DEFAULT_SLOW_LOCK_HOLD,
+            barging_window: Duration::from_millis(1),
+            idle_readers: 4,
+        }
+    }
+}
+
+impl StoreOptions {
+    /// How connections are set up.
+    #[must_use]
+    pub fn with_profile(mut self, profile: ConnectionProfile) -> Self {
+        self.profile = profile;
+        self
+    }
+
+    /// The policy writes are retried under; its deadline bounds the whole wait of one write.
+    #[must_use]
+    pub fn with_write_policy(mut self, policy: RetryPolicy) -> Self {
+        self.write_policy = policy;
+        self
+    }
+
+    /// The policy reads are retried under.
+    #[must_use]
+    pub fn with_read_policy(mut self, policy: RetryPolicy) -> Self {
+        self.read_policy = policy;
+        self
+    }
+
+    /// Lock holds longer than this are logged at `warn` (default 1 s).
+    #[must_use]
+    pub fn with_slow_lock_hold(mut self, threshold: Duration) -> Self {
+        self.slow_lock_hold = threshold;
+        self
+    }
+
+    /// How long the head of the in-process write queue lets newcomers go first before it is served
+    /// (default 1 ms; zero is strictly first come, first served, at the cost of a thread hand-off
+    /// per write).
+    #[must_use]
+    pub fn with_barging_window(mut self, window: Duration) -> Self {
+        self.barging_window = window;
+        self
+    }
+
+    /// How many idle read connections are kept for reuse (default 4).
+    #[must_use]
+    pub fn with_idle_readers(mut self, count: usize) -> Self {
+        self.idle_readers = count;
+        self
+    }
+
+    /// The connection profile.
+    #[must_use]
+    pub fn profile(&self) -> &ConnectionProfile {
+        &self.profile
+    }
+
+    /// The write policy.
+    #[must_use]
+    pub fn write_policy(&self) -> &RetryPolicy {
+        &self.write_policy
+    }
+
+    /// The read policy.
+    #[must_use]
+    pub fn read_policy(&self) -> &RetryPolicy {
+        &self.read_policy
+    }
+
+    /// Opens a [`Store`] on `path` with these options.
+    ///
+    /// # Errors
+    ///
+    /// As [`ConnectionProfile::open`].
+    pub fn open(self, path: impl AsRef<Path>) -> Result<Store, OpenError> {
+        Store::open_with(path, self)
+    }
+}
+
+/// Writes and reads on one SQLite file. Cheap to clone; clones share everything, and a `Store` can
+/// be shared between threads.
+///
+/// # Design
+///
+/// - **One write connection per `Store`**, used by one writer at a time. The writers of one process
+///   take turns in a fair in-process queue (FIFO with a 1 ms barging window, see
+///   [`StoreOptions::with_barging_window`]) *before* `BEGIN IMMEDIATE`, so they never fight over
+///   SQLite's lock; it is left to other processes (or other `Store`s on the same file).
+/// - **Read connections** are pooled: a read takes an idle one or opens one, and gives it back
+///   (up to [`StoreOptions::with_idle_readers`] are kept). They are `query_only`.
+/// - **A write** runs its closure inside `BEGIN IMMEDIATE` and acknowledges only after `COMMIT`
+///   returned OK. A retryable error at BEGIN, in any statement or at COMMIT rolls the transaction
+///   back and re-runs the *whole* closure under the write policy (DESIGN §3.2: a stale snapshot
+///   cannot be fixed by re-running one statement). The closure is `FnMut`: side effects outside the
+///   database must be idempotent, and slow work belongs outside (see
+///   the optimistic write).
+/// - **Waiting for SQLite's lock** is done by the store, not by SQLite's busy handler: `BEGIN
+///   IMMEDIATE` is polled every 0.1–1 ms (SQLite's own handler sleeps up to 100 ms and is unfair to
+///   older waiters) for up to the profile's busy timeout per attempt.
+/// - **The wait is bounded.** With a policy deadline `D`, waiting in the queue and for SQLite's lock
+///   never extends past `D` from the start of the write, and the engine never starts a sleep that
+///   ends past it: a write returns within `D` plus one run of its closure. Without a deadline, each
+///   attempt waits at most the busy timeout for SQLite's lock (in-process turns are waited for
+///   without limit when the busy timeout is zero), so a write waits at most `max_attempts ×
+///   (queue wait + busy timeout)` plus the policy's sleeps.
+/// - No global state: the queue, pool and statistics live in the shared `Store` value.
+///
+/// # Examples
+///
+/// ```
+/// use sqlretry::sqlite::Store;
+///
+/// let dir = tempfile::tempdir()?;
+/// let store = Store::open(dir.path().join("app.db"))?;
+/// store.write(|tx| tx.execute_batch("CREATE TABLE IF NOT EXISTS t (k TEXT PRIMARY KEY, v INTEGER)"))?;
+/// store.write(|tx| tx.execute("INSERT INTO t VALUES ('a', 1)", []))?;
+/// let v: i64 = store.read(|conn| conn.query_row("SELECT v FROM t WHERE k = 'a'", [], |r| r.get(0)))?;
+/// assert_eq!(v, 1);
+/// assert_eq!(store.lock_hold().snapshot().count, 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    path: PathBuf,
+    options: StoreOptions,
+    queue: WriteQueue,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    lock_hold: LockHold,
+    write_stats: RetryStats,
+    read_stats: RetryStats,
+}
+
+impl Store {
+    /// Opens a store on `path` with [`StoreOptions::default`].
+    ///
+    /// # Errors
+    ///
+    /// As [`ConnectionProfile::open`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Store, OpenError> {
+        Store::open_with(path, StoreOptions::default())
+    }
+
+    /// Opens a store on `path`: the write connection now, read connections when first needed.
+    ///
+    /// # Errors
+    ///
+    /// As [`ConnectionProfile::open`].
+    pub fn open_with(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store, OpenError> {
+        let path = path.as_ref().to_path_buf();
+        let writer = options.profile.open(&path)?;
+        // The store waits for SQLite's lock itself (see # Design).
+        writer.busy_timeout(Duration::ZERO).map_err(|e| OpenError::sqlite(&path, e))?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                queue: WriteQueue::new(options.barging_window),
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+                lock_hold: LockHold::new(options.slow_lock_hold),
+                write_stats: RetryStats::new("sqlite.write"),
+                read_stats: RetryStats::new("sqlite.read"),
+                path,
+                options,
+            }),
+        })
+    }
+
+    /// The database file.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The options the store was opened with.
+    #[must_use]
+    pub fn options(&self) -> &StoreOptions {
+        &self.inner.options
+    }
+
+    /// Lock-hold times of this store's writes.
+    #[must_use]
+    pub fn lock_hold(&self) -> &LockHold {
+        &self.inner.lock_hold
+    }
+
+    /// Retry counters of this store's writes (`operation = "sqlite.write"` in metrics).
+    #[must_use]
+    pub fn write_stats(&self) -> &RetryStats {
+        &self.inner.write_stats
+    }
+
+    /// Retry counters of this store's reads (`operation = "sqlite.read"` in metrics).
+    #[must_use]
+    pub fn read_stats(&self) -> &RetryStats {
+        &self.inner.read_stats
+    }
+
+    /// Runs `f` inside `BEGIN IMMEDIATE … COMMIT`, re-running it whole under the write policy after a
+    /// retryable error (see the type's `# Design`). Returns `f`'s value once `COMMIT` returned OK.
+    ///
+    /// # Errors
+    ///
+    /// [`RetryError`] holding the last `rusqlite::Error` unchanged: at once for a permanent error
+    /// (a constraint, an SQL error), after the policy ran out for a retryable one. Nothing of a
+    /// failed write is in the database.
+    pub fn write<T, F>(&self, f: F) -> Result<T, RetryError<rusqlite::Error>>
+    where
+        F: FnMut(&Transaction<'_>) -> rusqlite::Result<T>,
+    {
+        self.write_with(&self.inner.options.write_policy, f)
+    }
+
+    /// As [`Store::write`], under another policy.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::write`].
+    pub fn write_with<T, F>(&self, policy: &RetryPolicy, mut f: F) -> Result<T, RetryError<rusqlite::Error>>
+    where
+        F: FnMut(&Transaction<'_>) -> rusqlite::Result<T>,
+    {
+        let inner = &*self.inner;
+        let deadline = policy.deadline().map(|d| Instant::now() + d);
+        Retry::new(policy)
+            .named("sqlite.write")
+            .with_observer(&inner.write_stats)
+            .call(|| inner.write_once(deadline, &mut f))
+    }
+
+    /// Runs `f` on a read connection inside a deferred transaction (one consistent snapshot for all
+    /// of `f`'s statements), retried under the read policy. In WAL mode a writer never blocks it.
+    /// Read connections are `query_only`: a write inside `f` fails with SQLITE_READONLY.
+    ///
+    /// # Errors
+    ///
+    /// [`RetryError`] holding the last `rusqlite::Error` unchanged (a read connection that cannot be
+    /// opened gives the SQLite error, or SQLITE_CANTOPEN naming the file).
+    pub fn read<T, F>(&self, mut f: F) -> Result<T, RetryError<rusqlite::Error>>
+    where
+        F: FnMut(&Connection) -> rusqlite::Result<T>,
+    {
+        let inner = &*self.inner;
+        Retry::new(&inner.options.read_policy)
+            .named("sqlite.read")
+            .with_observer(&inner.read_stats)
+            .call(|| inner.read_once(&mut f))
+    }
+}
+
+/// Sleeps between polls of `BEGIN IMMEDIATE`: short first, then 1 ms.
+const POLL: [Duration; 4] = [
+    Duration::from_micros(100),
+    Duration::from_micros(200),
+    Duration::from_micros(500),
+    Duration::from_millis(1),
+];
+
+impl Inner {
+    fn write_once<T, F>(&self, deadline: Option<Instant>, f: &mut F) -> rusqlite::Result<T>
+    where
+        F: FnMut(&Transaction<'_>) -> rusqlite::Result<T>,
+    {
+        let busy_timeout = self.options.profile.busy_timeout();
+        let queue_deadline =
+            deadline.or_else(|| (!busy_timeout.is_zero()).then(|| Instant::now() + busy_timeout));
+        let _turn = self.queue.acquire(queue_deadline).map_err(|_| self.queue_timeout())?;
+        let conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        if !conn.is_autocommit() {
+            // A closure left a transaction open by hand; start from a clean state.
+            conn.execute_batch("ROLLBACK")?;
+        }
+        let mut wait_until = Instant::now() + busy_timeout;
+        if let Some(deadline) = deadline {
+            wait_until = wait_until.min(deadline);
+        }
+        let tx = begin_immediate(&conn, wait_until)?;
+        let began = Instant::now();
+        let result = f(&tx).and_then(|value| tx.commit().map(|()| value));
+        self.lock_hold.record(began.elapsed(), &self.path);
+        result
+    }
+
+    fn queue_timeout(&self) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            Some(format!(
+                "database is locked: the deadline passed while waiting for this process's turn to write {}",
+                self.path.display()
+            )),
+        )
+    }
+
+    fn read_once<T, F>(&self, f: &mut F) -> rusqlite::Result<T>
+    where
+        F: FnMut(&Connection) -> rusqlite::Result<T>,
+    {
+        let idle = self.readers.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => self.open_reader()?,
+        };
+        let result = Transaction::new_unchecked(&conn, TransactionBehavior::Deferred).and_then(|tx| {
+            let value = f(&tx);
+            tx.rollback()?;
+            value
+        });
+        let mut readers = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
+        if readers.len() < self.options.idle_readers && conn.is_autocommit() {
+            readers.push(conn);
+        }
+        result
+    }
+
+    fn open_reader(&self) -> rusqlite::Result<Connection> {
+        let conn = self.options.profile.open(&self.path).map_err(OpenError::into_sqlite_error)?;
+        conn.execute_batch("PRAGMA query_only = 1")?;
+        Ok(conn)
+    }
+}
+
+/// `BEGIN IMMEDIATE`, polled while SQLite's write lock is held elsewhere, until `wait_until`.
+fn begin_immediate(conn: &Connection, wait_until: Instant) -> rusqlite::Result<Transaction<'_>> {
+    let mut polls = POLL.iter().chain(std::iter::repeat(&POLL[POLL.len() - 1]));
+    loop {
+        match Transaction::new_unchecked(conn, TransactionBehavior::Immediate) {
+            Err(e) if e.classify().is_retryable() => {
+                let pause = *polls.next().unwrap_or(&POLL[0]);
+                if Instant::now() + pause > wait_until {
+                    return Err(e);
+                }
+                std::thread::sleep(pause);
+            }
+            other => return other,
+        }
+    }
+}
