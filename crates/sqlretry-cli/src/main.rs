@@ -7,6 +7,7 @@
 mod args;
 mod cmd;
 mod error;
+mod settings;
 mod sqlite_codes;
 
 use std::process::ExitCode;

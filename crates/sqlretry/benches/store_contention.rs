@@ -15,7 +15,8 @@ use sqlretry::sqlite::{ConnectionProfile, Store};
 
 const CHILD_ENV: &str = "SQLRETRY_STORE_BENCH_CHILD";
 const STRATEGIES: [&str; 3] = ["plain-deferred", "plain-immediate", "store"];
-const PAYLOAD: &str = "0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnop";
+const PAYLOAD: &str =
+    "0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnop";
 
 fn schema(path: &Path) {
     let conn = ConnectionProfile::default().open(path).unwrap();
@@ -30,7 +31,8 @@ fn schema(path: &Path) {
 /// SELECT the counter, INSERT a ~100-byte row, UPDATE the counter.
 fn read_then_write(tx: &Connection) -> rusqlite::Result<()> {
     let n: i64 = tx.prepare_cached("SELECT value FROM counter WHERE id = 1")?.query_row([], |r| r.get(0))?;
-    tx.prepare_cached("INSERT INTO rows (n, payload) VALUES (?1, ?2)")?.execute(rusqlite::params![n, PAYLOAD])?;
+    tx.prepare_cached("INSERT INTO rows (n, payload) VALUES (?1, ?2)")?
+        .execute(rusqlite::params![n, PAYLOAD])?;
     tx.prepare_cached("UPDATE counter SET value = value + 1 WHERE id = 1")?.execute([])?;
     Ok(())
 }
@@ -65,9 +67,16 @@ impl Writer {
 }
 
 /// Runs `threads` writers of `ops` each; returns (latencies in µs of committed ops, failed, elapsed).
-fn run_threads(strategy: &str, path: &Path, threads: usize, ops: usize, go: impl FnOnce()) -> (Vec<u64>, usize, Duration) {
+fn run_threads(
+    strategy: &str,
+    path: &Path,
+    threads: usize,
+    ops: usize,
+    go: impl FnOnce(),
+) -> (Vec<u64>, usize, Duration) {
     let shared = (strategy == "store").then(|| Store::open(path).unwrap());
-    let mut writers: Vec<Writer> = (0..threads).map(|_| Writer::new(strategy, path, shared.as_ref())).collect();
+    let mut writers: Vec<Writer> =
+        (0..threads).map(|_| Writer::new(strategy, path, shared.as_ref())).collect();
     go();
     let start = Instant::now();
     let results: Vec<(Vec<u64>, usize)> = std::thread::scope(|s| {
@@ -112,14 +121,24 @@ struct Row {
 
 fn summarise(path: &Path, mut lat: Vec<u64>, failed: usize, elapsed: Duration) -> Row {
     lat.sort_unstable();
-    let q = |p: f64| lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or(0);
+    let q = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or(0)
+    };
     let conn = Connection::open(path).unwrap();
     let rows: i64 = conn.query_row("SELECT count(*) FROM rows", [], |r| r.get(0)).unwrap();
     let counter: i64 = conn.query_row("SELECT value FROM counter", [], |r| r.get(0)).unwrap();
     let committed = lat.len();
     // Lost: acknowledged but not in the table (or the counter disagrees with the rows).
     let lost = (committed as i64 - rows).max(0) + (rows - counter).abs();
-    Row { committed, failed, lost, per_sec: committed as f64 / elapsed.as_secs_f64(), p50: q(0.5), p99: q(0.99), max: lat.last().copied().unwrap_or(0) }
+    Row {
+        committed,
+        failed,
+        lost,
+        per_sec: committed as f64 / elapsed.as_secs_f64(),
+        p50: q(0.5),
+        p99: q(0.99),
+        max: lat.last().copied().unwrap_or(0),
+    }
 }
 
 fn fresh(dir: &Path, name: &str) -> std::path::PathBuf {
@@ -138,7 +157,14 @@ fn print(title: &str, limit: f64, rows: &[(&str, Row)]) {
     for (name, r) in rows {
         println!(
             "| {name} | {} | {} | {} | {:.0} | {:.2} | {:.2} ms | {:.2} ms | {:.1} ms |",
-            r.committed, r.failed, r.lost, r.per_sec, r.per_sec / limit, r.p50 as f64 / 1e3, r.p99 as f64 / 1e3, r.max as f64 / 1e3
+            r.committed,
+            r.failed,
+            r.lost,
+            r.per_sec,
+            r.per_sec / limit,
+            r.p50 as f64 / 1e3,
+            r.p99 as f64 / 1e3,
+            r.max as f64 / 1e3
         );
     }
 }
@@ -177,7 +203,8 @@ fn processes(dir: &Path, ops: usize) {
                     .unwrap()
             })
             .collect();
-        let mut readers: Vec<_> = children.iter_mut().map(|c| BufReader::new(c.stdout.take().unwrap())).collect();
+        let mut readers: Vec<_> =
+            children.iter_mut().map(|c| BufReader::new(c.stdout.take().unwrap())).collect();
         for r in &mut readers {
             let mut line = String::new();
             r.read_line(&mut line).unwrap();
@@ -207,7 +234,8 @@ fn processes(dir: &Path, ops: usize) {
 
 fn child(spec: &str) {
     let parts: Vec<&str> = spec.split('|').collect();
-    let (strategy, path, threads, ops) = (parts[0], Path::new(parts[1]), parts[2].parse().unwrap(), parts[3].parse().unwrap());
+    let (strategy, path, threads, ops) =
+        (parts[0], Path::new(parts[1]), parts[2].parse().unwrap(), parts[3].parse().unwrap());
     let (lat, failed, _) = run_threads(strategy, path, threads, ops, || {
         println!("ready");
         let mut line = String::new();
@@ -240,7 +268,9 @@ fn single(dir: &Path, ops: usize) {
         let plain = t.elapsed().as_nanos() as f64 / ops as f64;
         let t = Instant::now();
         for i in 0..ops {
-            store.write(|tx| tx.prepare_cached(insert)?.execute(rusqlite::params![i as i64, PAYLOAD])).unwrap();
+            store
+                .write(|tx| tx.prepare_cached(insert)?.execute(rusqlite::params![i as i64, PAYLOAD]))
+                .unwrap();
         }
         let stored = t.elapsed().as_nanos() as f64 / ops as f64;
         if round > 0 {

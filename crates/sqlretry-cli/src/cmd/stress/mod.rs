@@ -9,6 +9,7 @@ pub mod process;
 mod progress;
 mod report;
 mod rng;
+mod store_strategy;
 mod strategy;
 mod worker;
 mod workload;
@@ -123,11 +124,8 @@ fn validate(args: &StressArgs) -> Result<Settings, CliError> {
              choose none, busy-timeout, seed-retry, immediate or all",
         )
     })?;
-    if let Some(config) = &args.config
-        && !config.is_file()
-    {
-        return Err(CliError::usage("--config", format!("no such file: {}", config.display())));
-    }
+    // Read and validated now so a bad file or variable is refused before anything is created.
+    crate::settings::load_config(args.config.as_deref())?;
     if let Some(db) = &args.db {
         if db.is_dir() {
             return Err(CliError::usage("--db", format!("{} is a directory", db.display())));

@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, TransactionBehavior};
 
+use super::store_strategy::StoreOpener;
 use crate::args::StrategyArg;
 use crate::sqlite_codes;
 
@@ -129,7 +130,8 @@ impl StrategyKind {
     pub fn is_implemented(self) -> bool {
         match self {
             Self::None | Self::BusyTimeout | Self::SeedRetry | Self::Immediate => true,
-            Self::Sqlretry | Self::Writer => false,
+            Self::Sqlretry => true,
+            Self::Writer => false,
         }
     }
 
@@ -179,9 +181,7 @@ impl StrategyKind {
                 Some(plain(Duration::ZERO, TransactionBehavior::Deferred, Some(SeedRetry::SPEC_000)))
             }
             Self::Immediate => Some(plain(Duration::from_secs(5), TransactionBehavior::Immediate, None)),
-            // EXTENSION POINT (Store): an Opener whose strategies hold a `sqlretry::Store` built from
-            // `settings.config` and run `store.write(|tx| body(tx))`, reporting the Store's retries.
-            Self::Sqlretry => None,
+            Self::Sqlretry => Some(Arc::new(StoreOpener::new(settings.db.clone(), settings.config.clone()))),
             // EXTENSION POINT (Writer): an Opener holding one shared `sqlretry` Writer per process;
             // each worker's strategy submits `body` and waits for its commit acknowledgement.
             Self::Writer => None,
@@ -313,6 +313,6 @@ mod tests {
         assert!(all.iter().all(|k| k.is_implemented()));
         assert!(all.contains(&StrategyKind::Immediate));
         assert!(StrategyKind::selected(StrategyArg::Writer).is_none());
-        assert!(StrategyKind::selected(StrategyArg::Sqlretry).is_none());
+        assert!(StrategyKind::selected(StrategyArg::Sqlretry).is_some());
     }
 }
