@@ -115,6 +115,10 @@ pub struct StressArgs {
     /// Write an SVG chart of committed/s and p99 latency per strategy.
     #[arg(long, value_name = "FILE.svg")]
     pub chart: Option<PathBuf>,
+    /// Write the library's metrics (Prometheus text format: retries, give-ups, lock-hold and flush
+    /// histograms) to this file after the run; worker processes' own metrics are not included.
+    #[arg(long, value_name = "FILE.prom")]
+    pub metrics: Option<PathBuf>,
     /// Seed for the workload's random choices (entry picks, values).
     #[arg(long)]
     pub seed: Option<u64>,

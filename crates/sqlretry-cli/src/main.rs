@@ -7,6 +7,7 @@
 mod args;
 mod cmd;
 mod error;
+mod prometheus;
 mod settings;
 mod sqlite_codes;
 

@@ -28,6 +28,7 @@ use self::worker::{Tally, WorkOrder};
 use self::workload::Workload;
 use crate::args::{ModeArg, StressArgs};
 use crate::error::CliError;
+use crate::prometheus::MetricsFile;
 
 /// Operations per strategy when neither `--ops` nor `--duration` is given: sized so the default run of
 /// every strategy takes about 30 s on a 2-core machine (measured: the four plain strategies take ~7 s
@@ -62,6 +63,7 @@ struct Settings {
 /// Bad usage (exit 2), or setup/verification of the file failed.
 pub fn run(args: StressArgs) -> Result<ExitCode, CliError> {
     let settings = validate(&args)?;
+    let metrics = args.metrics.as_deref().map(MetricsFile::install).transpose()?;
     // The temporary directory lives until the end of this function unless --keep.
     let (db, _tempdir) = match &args.db {
         Some(db) => (db.clone(), None),
@@ -111,6 +113,9 @@ pub fn run(args: StressArgs) -> Result<ExitCode, CliError> {
             path: path.clone(),
             source,
         })?;
+    }
+    if let Some(metrics) = &metrics {
+        metrics.write()?;
     }
     Ok(if report::all_good(&reports) { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
