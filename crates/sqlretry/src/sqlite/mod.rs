@@ -39,6 +39,7 @@
 //! that returned no rows) is permanent: it comes from the caller's code or data, not from contention.
 
 mod classify;
+mod configured;
 mod file_lock;
 mod lock_hold;
 mod optimistic;
