@@ -237,3 +237,56 @@ fn chart_is_an_svg_naming_every_strategy() {
         assert!(svg.contains(&format!(">{name}<")), "{name} missing");
     }
 }
+
+#[test]
+fn configuration_errors_name_the_field_or_variable_and_create_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("never.db");
+    let config = dir.path().join("bad.toml");
+    std::fs::write(&config, "[retry.write]\nmultiplier = 0.5\n").expect("write config");
+    let out =
+        run(&["stress", "--db", db.to_str().expect("utf-8"), "--config", config.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("retry.write.multiplier"), "{out:?}");
+
+    let out = sqlretry()
+        .args(["stress", "--db", db.to_str().expect("utf-8")])
+        .env("SQLRETRY_RETRY_WRITE_MAX_ATEMPTS", "3")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SQLRETRY_RETRY_WRITE_MAX_ATEMPTS"), "{out:?}");
+    assert!(!db.exists(), "nothing created on bad configuration");
+}
+
+#[test]
+fn configured_store_runs_and_metrics_are_exported() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("ok.toml");
+    std::fs::write(
+        &config,
+        "[retry.write]\nmax_attempts = 20\ndeadline = \"10s\"\n[sqlite]\nbusy_timeout = \"0s\"\n",
+    )
+    .expect("write config");
+    let metrics = dir.path().join("run.prom");
+    let out = run(&[
+        "stress",
+        "--strategy",
+        "sqlretry",
+        "--ops",
+        "2000",
+        "--json",
+        "--config",
+        config.to_str().expect("utf-8"),
+        "--metrics",
+        metrics.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let runs = json_lines(&out);
+    assert_eq!(runs.len(), 1);
+    check_run(&runs[0]);
+    assert_eq!((runs[0]["committed"].as_u64(), runs[0]["lost"].as_u64()), (Some(2000), Some(0)));
+    let text = std::fs::read_to_string(&metrics).expect("metrics file");
+    assert!(text.contains("sqlretry_calls_total{operation=\"sqlite.write\"} 2000"), "{text}");
+    assert!(text.contains("sqlretry_sqlite_lock_hold_seconds"), "{text}");
+}
