@@ -58,7 +58,11 @@
 //!   ([`time::Clock`], [`time::BlockingSleeper`], [`time::Sleeper`]) so tests assert exact delays.
 //! - The schedule and its randomness are created only after a first failure: a call that succeeds at
 //!   once costs a clock read and a branch (see BENCHMARKS.md).
-//! - The engine spawns no threads and holds no global state.
+//! - The engine spawns no threads and holds no global state. The one thread the crate starts is a
+//!   [`Writer`]'s `sqlretry-writer` thread (feature `sqlite`): started by [`Writer::open`], it runs
+//!   group commits and ingest flushes for one database file; [`Writer::shutdown`] (or dropping the
+//!   last handle, bounded by a timeout) stops intake, drains the queue, commits and joins it. See
+//!   [`writer`]'s `# Design`.
 //! - Hand-written rather than `backon`: sqlretry's product *is* this loop — its deadline semantics
 //!   (covering attempts, never starting a sleep that ends past it), the capped jitter kinds, the
 //!   budget and the give-up error carrying the original error are what the crate exists for.
@@ -80,6 +84,8 @@ pub mod sqlite;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod time;
+#[cfg(feature = "sqlite")]
+pub mod writer;
 
 pub use backoff::Jitter;
 pub use budget::RetryBudget;
@@ -88,5 +94,7 @@ pub use error::{ConfigError, RetryError, StopReason};
 pub use observer::{Observer, RetryStats, RetryStatsSnapshot};
 pub use policy::{Decision, RetryPolicy, RetryPolicyBuilder};
 pub use retry::Retry;
+#[cfg(feature = "sqlite")]
+pub use writer::{IngestConfig, Row, WriteError, Writer, WriterConfig};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{ConnectionProfile, OpenError, Store, StoreOptions};
