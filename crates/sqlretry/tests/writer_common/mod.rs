@@ -71,10 +71,11 @@ impl ChildProcess {
         ChildProcess { child, lines }
     }
 
-    /// Reads stdout until a line equal to `want` (the handshake); panics at EOF.
+    /// Reads stdout until a line ending with `want` (the handshake; the test harness may have
+    /// printed `test child ... ` before it on the same line); panics at EOF.
     pub fn expect_line(&mut self, want: &str) {
         for line in self.lines.by_ref() {
-            if line.unwrap() == want {
+            if line.unwrap().ends_with(want) {
                 return;
             }
         }
