@@ -27,7 +27,8 @@ const ROLE: &str = "WRITER_BENCH_ROLE";
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS items (id INTEGER PRIMARY KEY, producer INTEGER NOT NULL, payload TEXT NOT NULL);
     CREATE TABLE IF NOT EXISTS ticks (symbol TEXT NOT NULL, ts_ms INTEGER NOT NULL, bid REAL, ask REAL, UNIQUE (symbol, ts_ms));";
 const INSERT: &str = "INSERT INTO items (producer, payload) VALUES (?1, ?2)";
-const PAYLOAD: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+const PAYLOAD: &str =
+    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -117,21 +118,29 @@ fn direct(dir: &Path, name: &str, producers: usize, per: usize) -> Outcome {
         |_| sqlretry::sqlite::ConnectionProfile::default().open(&path).unwrap(),
         |conn, p| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).unwrap();
-            tx.execute(INSERT, rusqlite::params![p as i64, PAYLOAD]).unwrap();
+            tx.prepare_cached(INSERT).unwrap().execute(rusqlite::params![p as i64, PAYLOAD]).unwrap();
             tx.commit().is_ok()
         },
     )
 }
 
+fn writer_config() -> WriterConfig {
+    match std::env::var("WRITER_BENCH_WINDOW_US").ok().and_then(|v| v.parse().ok()) {
+        Some(us) => WriterConfig::default().with_window(Duration::from_micros(us)),
+        None => WriterConfig::default(),
+    }
+}
+
 fn through_writer(dir: &Path, name: &str, producers: usize, per: usize) -> Outcome {
     let path = fresh(dir, name);
-    let writer = Writer::open(&path, WriterConfig::default()).unwrap();
+    let writer = Writer::open(&path, writer_config()).unwrap();
     let mut out = run_threads(
         producers,
         per,
         |_| writer.clone(),
         |w, p| {
-            w.submit(move |tx| tx.execute(INSERT, rusqlite::params![p as i64, PAYLOAD])).is_ok()
+            w.submit(move |tx| tx.prepare_cached(INSERT)?.execute(rusqlite::params![p as i64, PAYLOAD]))
+                .is_ok()
         },
     );
     let m = writer.shutdown().unwrap();
@@ -146,7 +155,7 @@ fn through_store(dir: &Path, name: &str, producers: usize, per: usize) -> Outcom
         producers,
         per,
         |_| Arc::clone(&store),
-        |s, p| s.write(|tx| tx.execute(INSERT, rusqlite::params![p as i64, PAYLOAD])).is_ok(),
+        |s, p| s.write(|tx| tx.prepare_cached(INSERT)?.execute(rusqlite::params![p as i64, PAYLOAD])).is_ok(),
     )
 }
 
@@ -162,7 +171,10 @@ fn plain_busy_timeout(dir: &Path, name: &str, producers: usize, per: usize) -> O
         },
         |conn, p| {
             let tx = conn.transaction().unwrap(); // deferred
-            tx.execute(INSERT, rusqlite::params![p as i64, PAYLOAD]).is_ok() && tx.commit().is_ok()
+            tx.prepare_cached(INSERT)
+                .and_then(|mut s| s.execute(rusqlite::params![p as i64, PAYLOAD]))
+                .is_ok()
+                && tx.commit().is_ok()
         },
     )
 }
@@ -209,7 +221,7 @@ fn writer_child() {
     let path = std::env::var("WRITER_BENCH_DB").unwrap();
     let producers = env_usize("WRITER_BENCH_PRODUCERS", 4);
     let per = env_usize("WRITER_BENCH_PER", 1000);
-    let writer = Writer::open(&path, WriterConfig::default()).unwrap();
+    let writer = Writer::open(&path, writer_config()).unwrap();
     println!("ready");
     let mut go = String::new();
     std::io::stdin().read_line(&mut go).unwrap();
@@ -217,7 +229,10 @@ fn writer_child() {
         producers,
         per,
         |_| writer.clone(),
-        |w, p| w.submit(move |tx| tx.execute(INSERT, rusqlite::params![p as i64, PAYLOAD])).is_ok(),
+        |w, p| {
+            w.submit(move |tx| tx.prepare_cached(INSERT)?.execute(rusqlite::params![p as i64, PAYLOAD]))
+                .is_ok()
+        },
     );
     writer.shutdown().unwrap();
     println!("{} {} {} {}", out.ops, out.failed, out.p99_us, out.max_us);
@@ -233,7 +248,8 @@ struct Tick {
 
 impl Row for Tick {
     const TYPE_NAME: &'static str = "tick";
-    const INSERT_SQL: &'static str = "INSERT OR IGNORE INTO ticks (symbol, ts_ms, bid, ask) VALUES (?1, ?2, ?3, ?4)";
+    const INSERT_SQL: &'static str =
+        "INSERT OR IGNORE INTO ticks (symbol, ts_ms, bid, ask) VALUES (?1, ?2, ?3, ?4)";
     fn insert(&self, stmt: &mut rusqlite::Statement<'_>) -> rusqlite::Result<usize> {
         stmt.execute(rusqlite::params![self.symbol, self.ts_ms, self.bid, self.ask])
     }
@@ -242,7 +258,11 @@ impl Row for Tick {
 fn vm_hwm_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse().unwrap_or(0)))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse().unwrap_or(0))
+        })
         .unwrap_or(0)
 }
 
@@ -272,8 +292,15 @@ fn ingest_child() {
     let m = writer.shutdown().unwrap();
     let secs = start.elapsed().as_secs_f64();
     let conn = rusqlite::Connection::open(&path).unwrap();
-    let stored: u64 = conn.query_row("SELECT count(*) FROM ticks", [], |r| r.get::<_, i64>(0)).unwrap() as u64;
-    println!("{stored} {} {} {secs} {} {}", m.rows_lost, m.rows_dead_lettered, vm_hwm_kib(), m.batches_written);
+    let stored: u64 =
+        conn.query_row("SELECT count(*) FROM ticks", [], |r| r.get::<_, i64>(0)).unwrap() as u64;
+    println!(
+        "{stored} {} {} {secs} {} {}",
+        m.rows_lost,
+        m.rows_dead_lettered,
+        vm_hwm_kib(),
+        m.batches_written
+    );
 }
 
 fn ingest(dir: &Path, name: &str, producers: usize, per: usize) -> Outcome {
@@ -295,7 +322,13 @@ fn ingest(dir: &Path, name: &str, producers: usize, per: usize) -> Outcome {
         secs,
         p99_us: 0,
         max_us: 0,
-        extra: format!("lost {} dead-lettered {} peak RSS {} MiB, {} batches", f[1], f[2], f[4].parse::<u64>().unwrap() / 1024, f[5]),
+        extra: format!(
+            "lost {} dead-lettered {} peak RSS {} MiB, {} batches",
+            f[1],
+            f[2],
+            f[4].parse::<u64>().unwrap() / 1024,
+            f[5]
+        ),
     }
 }
 
@@ -311,8 +344,8 @@ fn main() {
         Ok("ingest") => return ingest_child(),
         _ => {}
     }
-    if std::env::args().any(|a| a == "--list") {
-        return; // `cargo bench -- --list` / `cargo test --benches`
+    if !std::env::args().any(|a| a == "--bench") {
+        return; // run by `cargo test --benches`: measure only under `cargo bench`
     }
     let ops = env_usize("WRITER_BENCH_OPS", 32_000);
     let runs = env_usize("WRITER_BENCH_RUNS", 2);
@@ -322,22 +355,35 @@ fn main() {
     let scenarios: Vec<Scenario<'_>> = vec![
         ("one uncontended writer, 1 row/txn (limit)", Box::new(|d: &Path, n: &str| direct(d, n, 1, ops / 2))),
         ("16 threads: Writer", Box::new(|d: &Path, n: &str| through_writer(d, n, 16, ops / 16))),
-        ("16 threads: Store (txn per caller, IMMEDIATE)", Box::new(|d: &Path, n: &str| through_store(d, n, 16, ops / 16))),
-        ("16 threads: rusqlite busy_timeout=5000 deferred", Box::new(|d: &Path, n: &str| plain_busy_timeout(d, n, 16, ops / 16))),
+        (
+            "16 threads: Store (txn per caller, IMMEDIATE)",
+            Box::new(|d: &Path, n: &str| through_store(d, n, 16, ops / 16)),
+        ),
+        (
+            "16 threads: rusqlite busy_timeout=5000 deferred",
+            Box::new(|d: &Path, n: &str| plain_busy_timeout(d, n, 16, ops / 16)),
+        ),
         ("1 producer: Writer", Box::new(|d: &Path, n: &str| through_writer(d, n, 1, ops / 2))),
         ("1 producer: direct transaction", Box::new(|d: &Path, n: &str| direct(d, n, 1, ops / 2))),
         ("4 processes x 4 producers: Writer", Box::new(|d: &Path, n: &str| processes(d, n, 4, 4, ops / 16))),
         ("ingest 20 x ticks (spec 002)", Box::new(|d: &Path, n: &str| ingest(d, n, 20, ticks_per))),
     ];
+    let only = std::env::var("WRITER_BENCH_ONLY").unwrap_or_default();
     let mut results: Vec<Vec<Outcome>> = vec![Vec::new(); scenarios.len()];
     for run in 0..runs {
-        for (i, (_, f)) in scenarios.iter().enumerate() {
+        for (i, (name, f)) in scenarios.iter().enumerate() {
+            if i != 0 && i != 5 && !name.contains(only.as_str()) {
+                results[i].push(Outcome { secs: 1.0, ..Outcome::default() });
+                continue;
+            }
             results[i].push(f(dir.path(), &format!("run{run}-{i}.db")));
         }
     }
     let limit = median(results[0].iter().map(Outcome::per_sec).collect());
     let direct_one = median(results[5].iter().map(Outcome::per_sec).collect());
-    println!("writer_throughput: {ops} ops per scenario, {runs} run(s), medians; x limit = / one uncontended writer ({limit:.0}/s)");
+    println!(
+        "writer_throughput: {ops} ops per scenario, {runs} run(s), medians; x limit = / one uncontended writer ({limit:.0}/s)"
+    );
     println!("| scenario | committed/s (runs) | x limit | failed | p99 / max (median) | notes |");
     println!("|---|---|---|---|---|---|");
     for (i, (name, _)) in scenarios.iter().enumerate() {

@@ -95,6 +95,6 @@ pub use observer::{Observer, RetryStats, RetryStatsSnapshot};
 pub use policy::{Decision, RetryPolicy, RetryPolicyBuilder};
 pub use retry::Retry;
 #[cfg(feature = "sqlite")]
-pub use writer::{IngestConfig, Row, WriteError, Writer, WriterConfig};
-#[cfg(feature = "sqlite")]
 pub use sqlite::{ConnectionProfile, OpenError, Store, StoreOptions};
+#[cfg(feature = "sqlite")]
+pub use writer::{IngestConfig, Row, WriteError, Writer, WriterConfig};

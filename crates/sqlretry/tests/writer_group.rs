@@ -34,8 +34,9 @@ fn many_producers_are_grouped_and_each_acknowledged_after_commit() {
                 let reader = rusqlite::Connection::open(&path).unwrap();
                 for i in 0..per {
                     let id = writer.submit(insert_item(p * per + i)).unwrap();
-                    let seen: i64 =
-                        reader.query_row("SELECT count(*) FROM items WHERE id = ?1", [id], |r| r.get(0)).unwrap();
+                    let seen: i64 = reader
+                        .query_row("SELECT count(*) FROM items WHERE id = ?1", [id], |r| r.get(0))
+                        .unwrap();
                     assert_eq!(seen, 1, "acknowledged id {id} not visible to another connection");
                 }
             })
@@ -139,10 +140,14 @@ fn async_submit_commits_without_blocking_the_runtime() {
     let ids = rt.block_on(async {
         // One runtime thread, 200 concurrent submits through a queue of 8: if a submit blocked the
         // thread, the others could not make progress and this would deadlock.
-        let tasks: Vec<_> = (0..200).map(|i| tokio::spawn({
-            let writer = writer.clone();
-            async move { writer.submit_async(insert_item(i)).await }
-        })).collect();
+        let tasks: Vec<_> = (0..200)
+            .map(|i| {
+                tokio::spawn({
+                    let writer = writer.clone();
+                    async move { writer.submit_async(insert_item(i)).await }
+                })
+            })
+            .collect();
         let mut ids = Vec::new();
         for t in tasks {
             ids.push(t.await.unwrap().unwrap());
@@ -239,8 +244,13 @@ fn shutdown_drains_the_queue_and_nothing_acknowledged_is_missing() {
     }
     let acked: BTreeSet<i64> = first.into_iter().chain(acked_rx.iter()).collect();
     let conn = rusqlite::Connection::open(&path).unwrap();
-    let stored: BTreeSet<i64> =
-        conn.prepare("SELECT id FROM items").unwrap().query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    let stored: BTreeSet<i64> = conn
+        .prepare("SELECT id FROM items")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
     assert_eq!(stored, acked);
     assert_eq!(m.requests_committed, acked.len() as u64 + 1);
     assert!(matches!(writer.submit(insert_item(-1)), Err(WriteError::Closed)));
@@ -252,7 +262,8 @@ fn dropping_the_last_handle_flushes_buffered_rows_and_joins() {
     let path = dir.path().join("drop.db");
     let writer = writer(&path, WriterConfig::default());
     // An interval and a batch size that never trigger: only the drop can flush these.
-    let ingest = writer.ingest(IngestConfig::default().with_interval(Duration::from_secs(3600)).with_batch_size(100_000));
+    let ingest = writer
+        .ingest(IngestConfig::default().with_interval(Duration::from_secs(3600)).with_batch_size(100_000));
     drop(writer);
     let appenders: Vec<_> = (0..4_i64)
         .map(|p| {
@@ -275,7 +286,8 @@ fn ingest_flushes_by_size_and_by_interval() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ingest.db");
     let writer = writer(&path, WriterConfig::default());
-    let ingest = writer.ingest(IngestConfig::default().with_batch_size(100).with_interval(Duration::from_millis(50)));
+    let ingest =
+        writer.ingest(IngestConfig::default().with_batch_size(100).with_interval(Duration::from_millis(50)));
     for i in 0..250 {
         ingest.append(tick(i)).unwrap();
     }

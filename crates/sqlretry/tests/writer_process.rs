@@ -140,7 +140,7 @@ fn past_the_policy_batches_are_dead_lettered_and_replay_restores_every_row() {
     assert!(m.last_batch_error.as_deref().unwrap().contains("locked"), "{m:?}");
     assert!(m.last_batch_error_at.is_some());
     assert!(m.batch_success_rate.unwrap() < 1.0);
-    assert!(m.retries_total >= 3 * 2 + 1);
+    assert!(m.retries_total > 3 * 2, "{m:?}"); // 2 retries per ingest batch, 1 for the group
     let store = DeadLetterStore::open(DeadLetterStore::path_beside(&path)).unwrap();
     assert_eq!(store.rows(Some("tick")).unwrap(), 1200);
     assert_eq!(store.list(None).unwrap().len(), 3);
@@ -231,10 +231,18 @@ fn sigkill_mid_load_leaves_an_intact_file_with_every_acknowledged_write() {
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    assert!(acked.is_subset(&requests), "acknowledged but missing: {:?}", acked.difference(&requests).take(5).collect::<Vec<_>>());
+    assert!(
+        acked.is_subset(&requests),
+        "acknowledged but missing: {:?}",
+        acked.difference(&requests).take(5).collect::<Vec<_>>()
+    );
     // No partial request, and the counter agrees with the rows: whole transactions only.
     let partial: i64 = conn
-        .query_row("SELECT count(*) FROM (SELECT id / 3 FROM items GROUP BY id / 3 HAVING count(*) <> 3)", [], |r| r.get(0))
+        .query_row(
+            "SELECT count(*) FROM (SELECT id / 3 FROM items GROUP BY id / 3 HAVING count(*) <> 3)",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(partial, 0);
     let counter: i64 = conn.query_row("SELECT n FROM meta WHERE k = 'requests'", [], |r| r.get(0)).unwrap();

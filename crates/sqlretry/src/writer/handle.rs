@@ -49,7 +49,10 @@ pub struct Writer {
 
 impl std::fmt::Debug for Writer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Writer").field("path", &self.shared.path).field("config", &self.shared.config).finish()
+        f.debug_struct("Writer")
+            .field("path", &self.shared.path)
+            .field("config", &self.shared.config)
+            .finish()
     }
 }
 
@@ -121,7 +124,7 @@ impl Writer {
     {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let job = Request::boxed(f, Reply::Sync(tx));
-        let lead = self.shared.config.window.is_zero().then_some(self.shared.config.max_batch);
+        let lead = Some(self.shared.config.max_batch);
         if let Pushed::Lead(group) = self.shared.queue.push(job, block, lead, &self.shared.metrics)? {
             self.shared.lead(group);
         }

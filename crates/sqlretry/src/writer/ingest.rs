@@ -116,9 +116,14 @@ impl<R: Row> RowLane<R> {
             None
         } else {
             let mut conn = shared.conn();
-            Some(transact(&mut conn, &self.config.policy, &shared.metrics, "ingest batch", |tx| {
-                insert_rows(tx, &batch).map(|()| ((), true))
-            }))
+            Some(transact(
+                &mut conn,
+                shared.turn(),
+                &self.config.policy,
+                &shared.metrics,
+                "ingest batch",
+                |tx| insert_rows(tx, &batch).map(|()| ((), true)),
+            ))
         };
         let error = match result {
             Some(Ok(((), hold))) => return shared.metrics.committed(0, n, hold),
@@ -179,14 +184,21 @@ impl<R> Clone for Ingest<R> {
 
 impl<R> std::fmt::Debug for Ingest<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ingest").field("writer", &self.shared.metrics.name()).field("config", &self.lane.config).finish()
+        f.debug_struct("Ingest")
+            .field("writer", &self.shared.metrics.name())
+            .field("config", &self.lane.config)
+            .finish()
     }
 }
 
 impl<R: Row> Ingest<R> {
     pub(crate) fn new(shared: Arc<Shared>, owner: Arc<Owner>, config: IngestConfig) -> Self {
         let lane = Arc::new(RowLane {
-            buffer: Mutex::new(Buffer { rows: Vec::with_capacity(config.batch_size), oldest: None, closed: false }),
+            buffer: Mutex::new(Buffer {
+                rows: Vec::with_capacity(config.batch_size),
+                oldest: None,
+                closed: false,
+            }),
             space: Condvar::new(),
             config,
         });
@@ -231,7 +243,7 @@ impl<R: Row> Ingest<R> {
             buf.oldest = Some(Instant::now());
         }
         drop(buf);
-        if len % self.lane.config.batch_size == 0 {
+        if len.is_multiple_of(self.lane.config.batch_size) {
             self.shared.queue.wake_lanes();
         }
         Ok(())

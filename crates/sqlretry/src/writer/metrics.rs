@@ -245,7 +245,9 @@ impl WriterMetrics {
             requests_failed: load(&self.requests_failed),
             alerts: load(&self.alerts),
             batch_success_rate: (written + failed > 0).then(|| written as f64 / (written + failed) as f64),
-            last_batch_error_at: last.as_ref().map(|(_, at)| humantime::format_rfc3339_millis(*at).to_string()),
+            last_batch_error_at: last
+                .as_ref()
+                .map(|(_, at)| humantime::format_rfc3339_millis(*at).to_string()),
             last_batch_error: last.map(|(error, _)| error),
             queue_depth: load(&self.queue_depth),
             ingest_buffered: load(&self.ingest_buffered),

@@ -26,6 +26,7 @@ pub struct WriterConfig {
     pub(crate) profile: ConnectionProfile,
     pub(crate) drop_timeout: Duration,
     pub(crate) alert_threshold: u64,
+    pub(crate) process_lock: bool,
 }
 
 impl Default for WriterConfig {
@@ -39,6 +40,7 @@ impl Default for WriterConfig {
             profile: ConnectionProfile::default(),
             drop_timeout: Duration::from_secs(10),
             alert_threshold: 10,
+            process_lock: true,
         }
     }
 }
@@ -58,9 +60,10 @@ impl WriterConfig {
         self
     }
 
-    /// How long the writer thread lets a group fill before running it (default zero: run at once;
-    /// requests arriving while a group runs form the next group anyway). A non-zero window also
-    /// means submitting threads never lead: every group runs on the writer thread.
+    /// How long the writer thread lets a group fill before running it, up to `max_batch` requests
+    /// (default zero: run at once; requests arriving while a group runs form the next group
+    /// anyway). It applies only under load, when the writer thread runs groups: a caller that
+    /// finds the writer idle still runs its request at once.
     #[must_use]
     pub fn with_window(mut self, window: Duration) -> Self {
         self.window = window;
@@ -102,6 +105,17 @@ impl WriterConfig {
     #[must_use]
     pub fn with_alert_threshold(mut self, threshold: u64) -> Self {
         self.alert_threshold = threshold;
+        self
+    }
+
+    /// Whether writers of the same file in different processes take turns through a file lock
+    /// (`flock` on `<db>.writer-lock`, held per transaction attempt) before `BEGIN IMMEDIATE`
+    /// (default `true`). The kernel wakes the next writer as soon as the lock is free, where
+    /// SQLite's busy handler would poll with sleeps of 1–100 ms. Writers that do not use sqlretry
+    /// are still handled by SQLite's locking and the retry policy.
+    #[must_use]
+    pub fn with_process_lock(mut self, on: bool) -> Self {
+        self.process_lock = on;
         self
     }
 

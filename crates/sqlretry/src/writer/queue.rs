@@ -198,7 +198,6 @@ impl Queue {
         metrics: &WriterMetrics,
     ) -> Work {
         let mut st = self.lock();
-        let mut window_end: Option<Instant> = None;
         loop {
             let now = Instant::now();
             if st.abandoned {
@@ -207,13 +206,18 @@ impl Queue {
                 return Work::Abandon(left);
             }
             if !st.busy && !st.jobs.is_empty() {
-                let end = *window_end.get_or_insert(now + window);
-                if st.jobs.len() >= max_batch || st.closed || now >= end {
-                    st.busy = true;
-                    return Work::Group(self.take(&mut st, max_batch, metrics));
+                // Take the token first, so that callers arriving during the window queue up
+                // instead of leading small groups of their own.
+                st.busy = true;
+                let end = now + window;
+                while st.jobs.len() < max_batch && !st.closed {
+                    let now = Instant::now();
+                    if now >= end {
+                        break;
+                    }
+                    st = self.work.wait_timeout(st, end - now).unwrap_or_else(PoisonError::into_inner).0;
                 }
-                st = self.work.wait_timeout(st, end - now).unwrap_or_else(PoisonError::into_inner).0;
-                continue;
+                return Work::Group(self.take(&mut st, max_batch, metrics));
             }
             if std::mem::take(&mut st.lanes_ready) || lanes_due.is_some_and(|due| due <= now) {
                 return Work::Lanes;

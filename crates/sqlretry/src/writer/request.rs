@@ -9,6 +9,8 @@ pub(crate) trait Job: Send {
     /// Runs the closure once inside the open transaction. `Err` is the closure's error, unchanged:
     /// the group runner decides whether it fails this request alone or the whole attempt.
     fn run(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()>;
+    /// Forgets the previous attempt's outcome.
+    fn reset(&mut self);
     /// Records the closure's permanent error (its savepoint was rolled back).
     fn reject(&mut self, error: rusqlite::Error);
     /// Whether the latest run was rejected.
@@ -62,6 +64,10 @@ where
         let value = (self.f)(tx)?;
         self.output = Some(Ok(value));
         Ok(())
+    }
+
+    fn reset(&mut self) {
+        self.output = None;
     }
 
     fn reject(&mut self, error: rusqlite::Error) {
