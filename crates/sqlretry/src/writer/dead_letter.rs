@@ -177,3 +177,25 @@ pub(crate) fn replay<R: super::Row>(writer: &super::Writer) -> Result<ReplayRepo
     }
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn append_list_and_remove_exactly_one_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = DeadLetterStore::open(DeadLetterStore::path_beside(dir.path().join("x.db"))).unwrap();
+        let a = store.append("tick", "[1,2]", 2, "busy").unwrap();
+        let b = store.append("other", "[3]", 1, "busy").unwrap();
+        assert_eq!((store.rows(None).unwrap(), store.rows(Some("tick")).unwrap()), (3, 2));
+        assert!(store.remove(a).unwrap());
+        assert!(!store.remove(a).unwrap());
+        let left = store.list(None).unwrap();
+        assert_eq!(left.iter().map(|d| d.id).collect::<Vec<_>>(), vec![b]);
+        // Ids are never reused after a removal.
+        assert!(store.append("tick", "[4]", 1, "busy").unwrap() > b);
+        let sync: i64 = store.conn.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
+        assert_eq!(sync, 2); // FULL
+    }
+}

@@ -263,3 +263,26 @@ impl Observer for WriterMetrics {
         self.count(&self.retries_total, "sqlretry_writer_retries_total", 1);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn success_rate_last_error_and_the_alert_past_the_threshold() {
+        let m = WriterMetrics::new("t".into(), 2);
+        assert_eq!(m.snapshot().batch_success_rate, None);
+        m.committed(3, 0, Duration::from_micros(40));
+        for _ in 0..3 {
+            m.batch_failed(&"database is locked", 2);
+        }
+        let s = m.snapshot();
+        assert_eq!((s.batches_written, s.batch_failures, s.requests_failed), (1, 3, 6));
+        assert_eq!(s.alerts, 1); // only the third failure is past 2
+        assert_eq!(s.batch_success_rate, Some(0.25));
+        assert_eq!(s.last_batch_error.as_deref(), Some("database is locked"));
+        assert!(s.last_batch_error_at.is_some());
+        assert_eq!(s.lock_hold.count, 1);
+        assert!((39..=41).contains(&s.lock_hold.max_us), "{:?}", s.lock_hold);
+    }
+}

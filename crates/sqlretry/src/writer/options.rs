@@ -217,3 +217,18 @@ impl IngestConfig {
         self.capacity.max(self.batch_size)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_floors() {
+        let w = WriterConfig::default().with_max_batch(0).with_queue_capacity(0);
+        assert_eq!((w.max_batch(), w.queue_capacity(), w.window()), (1, 1, Duration::ZERO));
+        let i = IngestConfig::default();
+        assert_eq!((i.batch_size(), i.interval(), i.capacity()), (500, Duration::from_millis(100), 20_000));
+        assert_eq!(i.policy.max_attempts(), 3);
+        assert_eq!(IngestConfig::default().with_batch_size(0).with_capacity(0).capacity(), 1);
+    }
+}
