@@ -131,18 +131,17 @@ fn writer_config() -> WriterConfig {
     }
 }
 
+/// One single-row write through the Writer.
+fn submit_one(writer: &mut Writer, producer: usize) -> bool {
+    writer
+        .submit(move |tx| tx.prepare_cached(INSERT)?.execute(rusqlite::params![producer as i64, PAYLOAD]))
+        .is_ok()
+}
+
 fn through_writer(dir: &Path, name: &str, producers: usize, per: usize) -> Outcome {
     let path = fresh(dir, name);
     let writer = Writer::open(&path, writer_config()).unwrap();
-    let mut out = run_threads(
-        producers,
-        per,
-        |_| writer.clone(),
-        |w, p| {
-            w.submit(move |tx| tx.prepare_cached(INSERT)?.execute(rusqlite::params![p as i64, PAYLOAD]))
-                .is_ok()
-        },
-    );
+    let mut out = run_threads(producers, per, |_| writer.clone(), submit_one);
     let m = writer.shutdown().unwrap();
     out.extra = format!("{:.1} req/txn", m.requests_committed as f64 / m.batches_written.max(1) as f64);
     out
@@ -225,15 +224,7 @@ fn writer_child() {
     println!("ready");
     let mut go = String::new();
     std::io::stdin().read_line(&mut go).unwrap();
-    let out = run_threads(
-        producers,
-        per,
-        |_| writer.clone(),
-        |w, p| {
-            w.submit(move |tx| tx.prepare_cached(INSERT)?.execute(rusqlite::params![p as i64, PAYLOAD]))
-                .is_ok()
-        },
-    );
+    let out = run_threads(producers, per, |_| writer.clone(), submit_one);
     writer.shutdown().unwrap();
     println!("{} {} {} {}", out.ops, out.failed, out.p99_us, out.max_us);
 }

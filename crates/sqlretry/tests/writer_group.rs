@@ -8,13 +8,54 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Barrier, mpsc};
 use std::time::{Duration, Instant};
 
-use sqlretry::writer::{AppendError, IngestConfig, WriteError, WriterConfig};
+use sqlretry::writer::{AppendError, IngestConfig, WriteError, Writer, WriterConfig};
 use writer_common::{count, tick, writer};
 
 fn insert_item(id: i64) -> impl FnMut(&rusqlite::Transaction<'_>) -> rusqlite::Result<i64> + Send + 'static {
     move |tx| {
         tx.execute("INSERT INTO items (id, v) VALUES (?1, 'x')", [id])?;
         Ok(id)
+    }
+}
+
+/// Holds the write connection (a running request that waits) until [`Gate::open`], so that the
+/// next requests queue up.
+struct Gate {
+    barrier: Arc<Barrier>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Gate {
+    fn close(writer: &Writer) -> Gate {
+        let (entered_tx, entered) = mpsc::channel();
+        let barrier = Arc::new(Barrier::new(2));
+        let thread = {
+            let (writer, barrier) = (writer.clone(), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                writer
+                    .submit(move |_tx| {
+                        let _ = entered_tx.send(());
+                        barrier.wait();
+                        Ok(())
+                    })
+                    .unwrap();
+            })
+        };
+        entered.recv().unwrap();
+        Gate { barrier, thread }
+    }
+
+    fn open(self) {
+        self.barrier.wait();
+        self.thread.join().unwrap();
+    }
+}
+
+fn wait_until_queued(writer: &Writer, depth: u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while writer.metrics().queue_depth < depth {
+        assert!(Instant::now() < deadline, "requests never queued: {:?}", writer.metrics());
+        std::thread::yield_now();
     }
 }
 
@@ -59,22 +100,7 @@ fn a_constraint_violation_fails_alone_while_its_group_commits() {
     let path = dir.path().join("savepoint.db");
     let writer = writer(&path, WriterConfig::default());
     // Hold the connection so that the next requests queue up into one group.
-    let (entered_tx, entered) = mpsc::channel();
-    let (release, release_rx) = mpsc::channel::<()>();
-    let release_rx = Arc::new(std::sync::Mutex::new(release_rx));
-    let gate = {
-        let writer = writer.clone();
-        std::thread::spawn(move || {
-            writer
-                .submit(move |_tx| {
-                    let _ = entered_tx.send(());
-                    let _ = release_rx.lock().unwrap().recv();
-                    Ok(())
-                })
-                .unwrap();
-        })
-    };
-    entered.recv().unwrap();
+    let gate = Gate::close(&writer);
     let mut handles = Vec::new();
     for id in 1..=9_i64 {
         let writer = writer.clone();
@@ -88,13 +114,8 @@ fn a_constraint_violation_fails_alone_while_its_group_commits() {
             })
         }));
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while writer.metrics().queue_depth < 9 {
-        assert!(Instant::now() < deadline, "requests never queued");
-        std::thread::yield_now();
-    }
-    release.send(()).unwrap();
-    gate.join().unwrap();
+    wait_until_queued(&writer, 9);
+    gate.open();
     for (i, h) in handles.into_iter().enumerate() {
         let id = i as i64 + 1;
         match h.join().unwrap() {
@@ -165,30 +186,14 @@ fn a_full_queue_blocks_submit_and_try_submit_reports_full() {
     let path = dir.path().join("full.db");
     let writer = writer(&path, WriterConfig::default().with_queue_capacity(4));
     let ingest = writer.ingest(IngestConfig::default().with_capacity(1000).with_batch_size(1000));
-    let (entered_tx, entered) = mpsc::channel();
-    let barrier = Arc::new(Barrier::new(2));
-    let gate = {
-        let (writer, barrier) = (writer.clone(), Arc::clone(&barrier));
-        std::thread::spawn(move || {
-            writer
-                .submit(move |_tx| {
-                    let _ = entered_tx.send(());
-                    barrier.wait();
-                    Ok(())
-                })
-                .unwrap()
-        })
-    };
-    entered.recv().unwrap();
+    let gate = Gate::close(&writer);
     let queued: Vec<_> = (0..4)
         .map(|i| {
             let writer = writer.clone();
             std::thread::spawn(move || writer.submit(insert_item(i)))
         })
         .collect();
-    while writer.metrics().queue_depth < 4 {
-        std::thread::yield_now();
-    }
+    wait_until_queued(&writer, 4);
     assert!(matches!(writer.try_submit(insert_item(99)), Err(WriteError::Full)));
     let blocked = {
         let writer = writer.clone();
@@ -203,8 +208,7 @@ fn a_full_queue_blocks_submit_and_try_submit_reports_full() {
     std::thread::sleep(Duration::from_millis(100));
     assert!(!blocked.is_finished(), "submit returned while the queue was full");
     assert_eq!(writer.metrics().queue_depth, 4);
-    barrier.wait();
-    gate.join().unwrap();
+    gate.open();
     for h in queued {
         h.join().unwrap().unwrap();
     }

@@ -66,21 +66,26 @@ fn child() {
     }
 }
 
-fn patient_policy() -> RetryPolicy {
+fn constant_policy(max_attempts: u32) -> RetryPolicy {
     RetryPolicy::builder()
-        .max_attempts(1000)
+        .max_attempts(max_attempts)
         .backoff(ConstantBuilder::default().with_delay(Duration::from_millis(5)))
         .build()
         .unwrap()
+}
+
+/// No busy handler; retries every 5 ms for up to 5 s.
+fn patient_config() -> WriterConfig {
+    WriterConfig::default()
+        .with_profile(ConnectionProfile::default().with_busy_timeout(Duration::ZERO))
+        .with_policy(constant_policy(1000))
 }
 
 #[test]
 fn a_group_waits_for_another_process_holding_the_lock_then_commits() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("held.db");
-    let config = WriterConfig::default()
-        .with_profile(ConnectionProfile::default().with_busy_timeout(Duration::ZERO))
-        .with_policy(patient_policy());
+    let config = patient_config();
     let writer = writer(&path, config);
     let mut locker = ChildProcess::spawn("child", "lock", &path);
     locker.expect_line("locked");
@@ -167,17 +172,9 @@ fn past_the_policy_batches_are_dead_lettered_and_replay_restores_every_row() {
 fn dropping_the_writer_while_another_process_holds_the_lock_is_bounded_and_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("stuck.db");
-    let config = WriterConfig::default()
-        .with_profile(ConnectionProfile::default().with_busy_timeout(Duration::ZERO))
-        .with_policy(patient_policy())
-        .with_drop_timeout(Duration::from_millis(300));
+    let config = patient_config().with_drop_timeout(Duration::from_millis(300));
     let writer = writer(&path, config);
-    let in_flight_policy = RetryPolicy::builder()
-        .max_attempts(100)
-        .backoff(ConstantBuilder::default().with_delay(Duration::from_millis(5)))
-        .build()
-        .unwrap();
-    let ingest = writer.ingest::<Tick>(IngestConfig::default().with_policy(in_flight_policy));
+    let ingest = writer.ingest::<Tick>(IngestConfig::default().with_policy(constant_policy(100)));
     let mut locker = ChildProcess::spawn("child", "lock", &path);
     locker.expect_line("locked");
     for i in 0..700 {
