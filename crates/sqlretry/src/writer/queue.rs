@@ -31,6 +31,11 @@ struct State {
     abandoned: bool,
     busy: bool,
     lanes_ready: bool,
+    /// The size of the last group taken: under load, the writer thread waits (up to the window)
+    /// until as many requests are queued again, so that groups keep the size the load gives them.
+    last_group: usize,
+    /// The writer thread is waiting for `last_group` requests; a push reaching it wakes it.
+    filling: bool,
 }
 
 /// What the writer thread should do next.
@@ -94,6 +99,11 @@ impl Queue {
         st.jobs.push_back(job);
         if st.busy {
             metrics.set_queue_depth(st.jobs.len(), false);
+            let filled = st.filling && st.jobs.len() >= st.last_group;
+            drop(st);
+            if filled {
+                self.work.notify_one();
+            }
             return Ok(Pushed::Queued);
         }
         if let Some(max) = lead {
@@ -138,6 +148,7 @@ impl Queue {
     fn take(&self, st: &mut State, max: usize, metrics: &WriterMetrics) -> Vec<Box<dyn Job>> {
         let n = st.jobs.len().min(max.max(1));
         let group: Vec<_> = st.jobs.drain(..n).collect();
+        st.last_group = n;
         metrics.set_queue_depth(st.jobs.len(), true);
         self.space.notify_all();
         #[cfg(feature = "tokio")]
@@ -210,13 +221,16 @@ impl Queue {
                 // instead of leading small groups of their own.
                 st.busy = true;
                 let end = now + window;
-                while st.jobs.len() < max_batch && !st.closed {
+                let target = st.last_group.clamp(1, max_batch);
+                st.filling = true;
+                while st.jobs.len() < target && !st.closed && !st.abandoned {
                     let now = Instant::now();
                     if now >= end {
                         break;
                     }
                     st = self.work.wait_timeout(st, end - now).unwrap_or_else(PoisonError::into_inner).0;
                 }
+                st.filling = false;
                 return Work::Group(self.take(&mut st, max_batch, metrics));
             }
             if std::mem::take(&mut st.lanes_ready) || lanes_due.is_some_and(|due| due <= now) {
