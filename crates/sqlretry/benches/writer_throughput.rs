@@ -125,9 +125,11 @@ fn direct(dir: &Path, name: &str, producers: usize, per: usize) -> Outcome {
 }
 
 fn writer_config() -> WriterConfig {
+    let config =
+        WriterConfig::default().with_process_lock(std::env::var_os("WRITER_BENCH_NO_PROCESS_LOCK").is_none());
     match std::env::var("WRITER_BENCH_WINDOW_US").ok().and_then(|v| v.parse().ok()) {
-        Some(us) => WriterConfig::default().with_window(Duration::from_micros(us)),
-        None => WriterConfig::default(),
+        Some(us) => config.with_window(Duration::from_micros(us)),
+        None => config,
     }
 }
 
@@ -179,12 +181,23 @@ fn plain_busy_timeout(dir: &Path, name: &str, producers: usize, per: usize) -> O
 }
 
 /// 4 processes × 4 producers, one Writer per process; started together by a stdin handshake.
-fn processes(dir: &Path, name: &str, procs: usize, producers: usize, per: usize) -> Outcome {
+fn processes(
+    dir: &Path,
+    name: &str,
+    procs: usize,
+    producers: usize,
+    per: usize,
+    process_lock: bool,
+) -> Outcome {
     let path = fresh(dir, name);
     let exe = std::env::current_exe().unwrap();
     let mut children: Vec<_> = (0..procs)
         .map(|_| {
-            let mut child = Command::new(&exe)
+            let mut command = Command::new(&exe);
+            if !process_lock {
+                command.env("WRITER_BENCH_NO_PROCESS_LOCK", "1");
+            }
+            let mut child = command
                 .env(ROLE, "writer")
                 .env("WRITER_BENCH_DB", &path)
                 .env("WRITER_BENCH_PRODUCERS", producers.to_string())
@@ -356,7 +369,14 @@ fn main() {
         ),
         ("1 producer: Writer", Box::new(|d: &Path, n: &str| through_writer(d, n, 1, ops / 2))),
         ("1 producer: direct transaction", Box::new(|d: &Path, n: &str| direct(d, n, 1, ops / 2))),
-        ("4 processes x 4 producers: Writer", Box::new(|d: &Path, n: &str| processes(d, n, 4, 4, ops / 16))),
+        (
+            "4 processes x 4 producers: Writer",
+            Box::new(|d: &Path, n: &str| processes(d, n, 4, 4, ops / 16, true)),
+        ),
+        (
+            "4 processes x 4 producers: Writer without the process lock",
+            Box::new(|d: &Path, n: &str| processes(d, n, 4, 4, ops / 16, false)),
+        ),
         ("ingest 20 x ticks (spec 002)", Box::new(|d: &Path, n: &str| ingest(d, n, 20, ticks_per))),
     ];
     let only = std::env::var("WRITER_BENCH_ONLY").unwrap_or_default();
