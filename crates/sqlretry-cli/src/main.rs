@@ -1,12 +1,47 @@
-//! The `sqlretry` command-line tool.
+//! The `sqlretry` command-line tool: stress runs that compare write strategies on real SQLite
+//! contention, and `doctor` for a database file.
+//!
+//! Thin by design (ripgrep style): raw flags ([`args`]) → a command ([`cmd`]) → an [`ExitCode`]:
+//! 0 success, 1 a sqlretry strategy lost or failed writes (or a check failed), 2 bad usage.
+
+mod args;
+mod cmd;
+mod error;
+mod prometheus;
+mod settings;
+mod sqlite_codes;
+
+use std::process::ExitCode;
 
 use clap::Parser;
+use tracing_subscriber::EnvFilter;
 
-/// Writes to SQLite that survive concurrency.
-#[derive(Debug, Parser)]
-#[command(name = "sqlretry", version, about)]
-struct Cli {}
+use crate::args::{Cli, Command};
+use crate::error::CliError;
 
-fn main() {
-    let _cli = Cli::parse();
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")))
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("sqlretry: error: {err}");
+            err.exit_code()
+        }
+    }
+}
+
+/// Dispatches to the subcommand; no subcommand is a default `stress` run.
+fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    match cli.command {
+        None => cmd::stress::run(cli.stress),
+        Some(Command::Stress(args)) => cmd::stress::run(args),
+        Some(Command::Doctor(args)) => cmd::doctor::run(args),
+        Some(Command::Worker(args)) => {
+            cmd::stress::process::worker_main(&args.order).map(|()| ExitCode::SUCCESS)
+        }
+    }
 }

@@ -12,6 +12,33 @@
 //! - **Configuration** ([`config`]): TOML and `SQLRETRY_…` environment variables, validated into
 //!   policies with errors that name the field.
 //!
+//! - **SQLite** ([`sqlite`], feature `sqlite`, on by default): `rusqlite::Error` classified by result
+//!   code, a [`ConnectionProfile`] applied and verified on every open, a [`Store`] whose
+//!   `write(|tx| ..)` runs a whole `BEGIN IMMEDIATE` transaction retried under the policy (writers of
+//!   one process take turns in a fair queue instead of fighting over SQLite's lock), optimistic writes
+//!   after slow work, a key → value state store and a retried file lock.
+//! - **One writer per file** ([`writer`], feature `sqlite`): a [`Writer`] commits many callers'
+//!   requests in one transaction (group commit, one savepoint per request), with sync and async
+//!   handles, batched ingest of rows, a durable dead-letter store with replay, and metrics.
+//!
+//! ## Quick start (SQLite)
+//!
+//! ```
+//! # #[cfg(feature = "sqlite")] {
+//! use sqlretry::Store;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let store = Store::open(dir.path().join("app.db"))?; // WAL, busy_timeout=5000, ... read back
+//! store.write(|tx| tx.execute_batch("CREATE TABLE IF NOT EXISTS t (n INTEGER)"))?;
+//! // Read-then-write: retried whole on SQLITE_BUSY*, acknowledged only after COMMIT.
+//! store.write(|tx| {
+//!     let n: i64 = tx.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?;
+//!     tx.execute("INSERT INTO t VALUES (?1)", [n])
+//! })?;
+//! # }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! ## Quick start (blocking)
 //!
 //! ```

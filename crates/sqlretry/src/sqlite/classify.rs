@@ -5,28 +5,7 @@
 //! whose primary code is `517 & 0xFF = 5`, SQLITE_BUSY. Matching `5` or the text
 //! "database is locked" misses the extended codes; matching the primary code catches them all.
 //!
-//! | code | name | class | why |
-//! |---:|---|---|---|
-//! | 5 | SQLITE_BUSY | retryable | another connection holds the lock |
-//! | 261 | SQLITE_BUSY_RECOVERY | retryable | another connection is recovering the WAL |
-//! | 517 | SQLITE_BUSY_SNAPSHOT | retryable | a stale read snapshot cannot become a write: only re-running the *whole* transaction helps |
-//! | 773 | SQLITE_BUSY_TIMEOUT | retryable | a blocking lock timed out |
-//! | 6 | SQLITE_LOCKED | retryable | a conflict inside one connection (e.g. DROP TABLE while a statement reads it) |
-//! | 262 | SQLITE_LOCKED_SHAREDCACHE | retryable | a conflict in a shared cache |
-//! | 518 | SQLITE_LOCKED_VTAB | retryable | a virtual table is locked |
-//! | 19, 275, 531, 787, 1043, 1299, 1555, 1811, 2067, 2323, 2579, 2835, 3091 | SQLITE_CONSTRAINT_* | permanent | the data breaks a constraint; the same data breaks it again |
-//! | 20 | SQLITE_MISMATCH | permanent | type mismatch |
-//! | 1, 257, 513, … | SQLITE_ERROR_* | permanent | SQL error, missing table or column |
-//! | 8, 264, 520, 776, 1032, 1288, 1544 | SQLITE_READONLY_* | permanent | the file or connection is read-only |
-//! | 11, 267, 523, 779 | SQLITE_CORRUPT_* | permanent | the file is damaged |
-//! | 26 | SQLITE_NOTADB | permanent | the file is not a database |
-//! | 13 | SQLITE_FULL | permanent | the disk is full |
-//! | 10, 266, 522, … | SQLITE_IOERR_* | permanent | an I/O error from the operating system |
-//! | 14, 270, 526, … | SQLITE_CANTOPEN_* | permanent | the file cannot be opened |
-//! | any other code | | permanent | (SQLITE_ABORT, INTERRUPT, NOMEM, SCHEMA, TOOBIG, MISUSE, RANGE, AUTH, …) |
-//!
-//! Every error that is not a `SqliteFailure` (a type conversion, an invalid parameter name, a query
-//! that returned no rows) is permanent: it comes from the caller's code or data, not from contention.
+//! The table of which codes are retryable is in the [`sqlite`](super) module's docs.
 //!
 //! [`code_name`] names any primary or extended code, for logs and reports.
 

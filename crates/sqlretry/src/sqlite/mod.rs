@@ -1,19 +1,58 @@
 //! The SQLite layer (feature `sqlite`): the only module that imports `rusqlite`.
 //!
-//! - Classification: `rusqlite::Error` is [`Classify`](crate::Classify) by result code (the table is
-//!   in [`classify_code`]'s module docs); [`code_name`] and [`extended_code`] name codes for logs.
+//! - **Classification** by result code, never by message text: `rusqlite::Error` implements
+//!   [`Classify`](crate::Classify) (see [`classify_code`] for the rule and the table below);
+//!   [`code_name`] and [`extended_code`] name codes for logs and reports.
 //! - [`ConnectionProfile`]: WAL, busy_timeout, synchronous, foreign_keys, applied and read back on
 //!   every open; [`OpenError`] names the file.
 //! - [`Store`]: `write(|tx| ..)` in `BEGIN IMMEDIATE`, retried whole; `read(|conn| ..)`; a fair
 //!   in-process write queue; lock-hold times ([`LockHold`]).
+//! - [`Store::write_if_version`]: the optimistic write after slow work ([`Outcome`]).
+//! - [`StateStore`]: key → value state (bytes or JSON).
+//! - [`FileLock`]: a retried exclusive file lock with atomic writes.
+//!
+//! # Which errors are retried
+//!
+//! The primary code is `extended & 0xFF`.
+//!
+//! | code | name | class | why |
+//! |---:|---|---|---|
+//! | 5 | SQLITE_BUSY | retryable | another connection holds the lock |
+//! | 261 | SQLITE_BUSY_RECOVERY | retryable | another connection is recovering the WAL |
+//! | 517 | SQLITE_BUSY_SNAPSHOT | retryable | a stale read snapshot cannot become a write: only re-running the *whole* transaction helps |
+//! | 773 | SQLITE_BUSY_TIMEOUT | retryable | a blocking lock timed out |
+//! | 6 | SQLITE_LOCKED | retryable | a conflict inside one connection (e.g. DROP TABLE while a statement reads it) |
+//! | 262 | SQLITE_LOCKED_SHAREDCACHE | retryable | a conflict in a shared cache |
+//! | 518 | SQLITE_LOCKED_VTAB | retryable | a virtual table is locked |
+//! | 19, 275, 531, 787, 1043, 1299, 1555, 1811, 2067, 2323, 2579, 2835, 3091 | SQLITE_CONSTRAINT_* | permanent | the data breaks a constraint; the same data breaks it again |
+//! | 20 | SQLITE_MISMATCH | permanent | type mismatch |
+//! | 1, 257, 513, 769, 1025, 1281, 1537 | SQLITE_ERROR_* | permanent | SQL error, missing table or column |
+//! | 8, 264, 520, 776, 1032, 1288, 1544 | SQLITE_READONLY_* | permanent | the file or connection is read-only |
+//! | 11, 267, 523, 779 | SQLITE_CORRUPT_* | permanent | the file is damaged |
+//! | 26 | SQLITE_NOTADB | permanent | the file is not a database |
+//! | 13 | SQLITE_FULL | permanent | the disk is full |
+//! | 10, 266, 522, … 9226 | SQLITE_IOERR_* | permanent | an I/O error from the operating system |
+//! | 14, 270, 526, 782, 1038, 1294, 1550 | SQLITE_CANTOPEN_* | permanent | the file cannot be opened |
+//! | every other code | | permanent | SQLITE_ABORT, INTERRUPT, NOMEM, SCHEMA, TOOBIG, MISUSE, RANGE, AUTH, … |
+//!
+//! An error that is not a `SqliteFailure` (a type conversion, an invalid parameter name, a query
+//! that returned no rows) is permanent: it comes from the caller's code or data, not from contention.
 
 mod classify;
+mod configured;
+mod file_lock;
 mod lock_hold;
+mod optimistic;
 mod profile;
 mod queue;
+mod state_store;
 mod store;
+mod write_tx;
 
 pub use classify::{RETRYABLE_CODES, SQLITE_BUSY, SQLITE_LOCKED, classify_code, code_name, extended_code};
+pub use file_lock::FileLock;
 pub use lock_hold::{DEFAULT_SLOW_LOCK_HOLD, LockHold, LockHoldSnapshot};
+pub use optimistic::{Outcome, SkipReason};
 pub use profile::{ConnectionProfile, JournalMode, OpenError, OpenErrorKind, Synchronous, WalFallback};
+pub use state_store::{StateError, StateOpenError, StateStore};
 pub use store::{Store, StoreOptions};

@@ -74,24 +74,29 @@ impl WriteQueue {
                 state.waiters.pop_front();
                 state.held = true;
                 state.head_since = Instant::now();
+                // The new head starts its window now and must know it (it sleeps without a timeout).
+                Self::wake_head(&state);
                 return Ok(Turn(self));
             }
-            state = match deadline {
-                None => signal.wait(state).unwrap_or_else(PoisonError::into_inner),
-                Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        state.waiters.retain(|(waiter, _)| *waiter != id);
-                        if at_head {
-                            state.head_since = now;
-                            if !state.held {
-                                Self::wake_head(&state);
-                            }
-                        }
-                        return Err(QueueTimeout);
-                    }
-                    signal.wait_timeout(state, deadline - now).unwrap_or_else(PoisonError::into_inner).0
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                state.waiters.retain(|(waiter, _)| *waiter != id);
+                if at_head {
+                    state.head_since = now;
+                    Self::wake_head(&state);
                 }
+                return Err(QueueTimeout);
+            }
+            // The head wakes by itself when its window ends (from then on, no newcomer goes first and
+            // the next release wakes it); the others sleep until they become the head.
+            let due = at_head.then(|| state.head_since + self.window).filter(|due| *due > now);
+            let wake_at = match (due, deadline) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            state = match wake_at {
+                None => signal.wait(state).unwrap_or_else(PoisonError::into_inner),
+                Some(at) => signal.wait_timeout(state, at - now).unwrap_or_else(PoisonError::into_inner).0,
             };
         }
     }
@@ -105,7 +110,11 @@ impl WriteQueue {
     fn release(&self) {
         let mut state = self.lock();
         state.held = false;
-        Self::wake_head(&state);
+        // Before the head's window ends a newcomer may go first, and the head wakes by itself at the
+        // end of its window: no wake-up (a system call) per release while writers barge.
+        if !state.waiters.is_empty() && state.head_since.elapsed() >= self.window {
+            Self::wake_head(&state);
+        }
     }
 }
 

@@ -6,10 +6,11 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
+use super::write_tx::WriteTx;
+
 use super::lock_hold::{DEFAULT_SLOW_LOCK_HOLD, LockHold};
 use super::profile::{ConnectionProfile, OpenError};
 use super::queue::WriteQueue;
-use crate::classify::Classify;
 use crate::error::RetryError;
 use crate::observer::RetryStats;
 use crate::policy::RetryPolicy;
@@ -18,7 +19,7 @@ use crate::retry::Retry;
 /// How a [`Store`] opens connections and retries.
 ///
 /// Defaults: [`ConnectionProfile::default`], writes under [`RetryPolicy::store_writes`], reads
-/// under [`RetryPolicy::reads`], a warning for lock holds over 1 s, a 1 ms barging window in the
+/// under [`RetryPolicy::reads`], a warning for lock holds over 1 s, a 250 µs barging window in the
 /// write queue, and up to 4 idle read connections kept.
 ///
 /// # Examples
@@ -51,7 +52,7 @@ impl Default for StoreOptions {
             write_policy: RetryPolicy::store_writes(),
             read_policy: RetryPolicy::reads(),
             slow_lock_hold: DEFAULT_SLOW_LOCK_HOLD,
-            barging_window: Duration::from_millis(1),
+            barging_window: Duration::from_micros(250),
             idle_readers: 4,
         }
     }
@@ -87,8 +88,8 @@ impl StoreOptions {
     }
 
     /// How long the head of the in-process write queue lets newcomers go first before it is served
-    /// (default 1 ms; zero is strictly first come, first served, at the cost of a thread hand-off
-    /// per write).
+    /// (default 250 µs; zero is strictly first come, first served, at the cost of a thread
+    /// hand-off per write).
     #[must_use]
     pub fn with_barging_window(mut self, window: Duration) -> Self {
         self.barging_window = window;
@@ -136,7 +137,7 @@ impl StoreOptions {
 /// # Design
 ///
 /// - **One write connection per `Store`**, used by one writer at a time. The writers of one process
-///   take turns in a fair in-process queue (FIFO with a 1 ms barging window, see
+///   take turns in a fair in-process queue (FIFO with a 250 µs barging window, see
 ///   [`StoreOptions::with_barging_window`]) *before* `BEGIN IMMEDIATE`, so they never fight over
 ///   SQLite's lock; it is left to other processes (or other `Store`s on the same file).
 /// - **Read connections** are pooled: a read takes an idle one or opens one, and gives it back
@@ -148,7 +149,7 @@ impl StoreOptions {
 ///   database must be idempotent, and slow work belongs outside (see
 ///   the optimistic write).
 /// - **Waiting for SQLite's lock** is done by the store, not by SQLite's busy handler: `BEGIN
-///   IMMEDIATE` is polled every 0.1–1 ms (SQLite's own handler sleeps up to 100 ms and is unfair to
+///   IMMEDIATE` is polled every 50–200 µs (SQLite's own handler sleeps up to 100 ms and is unfair to
 ///   older waiters) for up to the profile's busy timeout per attempt.
 /// - **The wait is bounded.** With a policy deadline `D`, waiting in the queue and for SQLite's lock
 ///   never extends past `D` from the start of the write, and the engine never starts a sleep that
@@ -209,6 +210,7 @@ impl Store {
         let writer = options.profile.open(&path)?;
         // The store waits for SQLite's lock itself (see # Design).
         writer.busy_timeout(Duration::ZERO).map_err(|e| OpenError::sqlite(&path, e))?;
+        writer.set_prepared_statement_cache_capacity(64);
         Ok(Store {
             inner: Arc::new(Inner {
                 queue: WriteQueue::new(options.barging_window),
@@ -256,6 +258,11 @@ impl Store {
     /// Runs `f` inside `BEGIN IMMEDIATE … COMMIT`, re-running it whole under the write policy after a
     /// retryable error (see the type's `# Design`). Returns `f`'s value once `COMMIT` returned OK.
     ///
+    /// `f` gets the write connection with the transaction open: run statements on it
+    /// (`prepare_cached` is worth it: the connection lives as long as the store), but do not
+    /// `COMMIT`/`ROLLBACK` by hand, and do not call `write` on the same store from inside `f` (it
+    /// would wait for its own turn).
+    ///
     /// # Errors
     ///
     /// [`RetryError`] holding the last `rusqlite::Error` unchanged: at once for a permanent error
@@ -263,7 +270,7 @@ impl Store {
     /// failed write is in the database.
     pub fn write<T, F>(&self, f: F) -> Result<T, RetryError<rusqlite::Error>>
     where
-        F: FnMut(&Transaction<'_>) -> rusqlite::Result<T>,
+        F: FnMut(&Connection) -> rusqlite::Result<T>,
     {
         self.write_with(&self.inner.options.write_policy, f)
     }
@@ -275,7 +282,7 @@ impl Store {
     /// As [`Store::write`].
     pub fn write_with<T, F>(&self, policy: &RetryPolicy, mut f: F) -> Result<T, RetryError<rusqlite::Error>>
     where
-        F: FnMut(&Transaction<'_>) -> rusqlite::Result<T>,
+        F: FnMut(&Connection) -> rusqlite::Result<T>,
     {
         let inner = &*self.inner;
         let deadline = policy.deadline().map(|d| Instant::now() + d);
@@ -305,35 +312,23 @@ impl Store {
     }
 }
 
-/// Sleeps between polls of `BEGIN IMMEDIATE`: short first, then 1 ms.
-const POLL: [Duration; 4] = [
-    Duration::from_micros(100),
-    Duration::from_micros(200),
-    Duration::from_micros(500),
-    Duration::from_millis(1),
-];
-
 impl Inner {
     fn write_once<T, F>(&self, deadline: Option<Instant>, f: &mut F) -> rusqlite::Result<T>
     where
-        F: FnMut(&Transaction<'_>) -> rusqlite::Result<T>,
+        F: FnMut(&Connection) -> rusqlite::Result<T>,
     {
         let busy_timeout = self.options.profile.busy_timeout();
         let queue_deadline =
             deadline.or_else(|| (!busy_timeout.is_zero()).then(|| Instant::now() + busy_timeout));
         let _turn = self.queue.acquire(queue_deadline).map_err(|_| self.queue_timeout())?;
         let conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        if !conn.is_autocommit() {
-            // A closure left a transaction open by hand; start from a clean state.
-            conn.execute_batch("ROLLBACK")?;
-        }
         let mut wait_until = Instant::now() + busy_timeout;
         if let Some(deadline) = deadline {
             wait_until = wait_until.min(deadline);
         }
-        let tx = begin_immediate(&conn, wait_until)?;
+        let tx = WriteTx::begin(&conn, wait_until)?;
         let began = Instant::now();
-        let result = f(&tx).and_then(|value| tx.commit().map(|()| value));
+        let result = f(tx.conn()).and_then(|value| tx.commit().map(|()| value));
         self.lock_hold.record(began.elapsed(), &self.path);
         result
     }
@@ -373,22 +368,5 @@ impl Inner {
         let conn = self.options.profile.open(&self.path).map_err(OpenError::into_sqlite_error)?;
         conn.execute_batch("PRAGMA query_only = 1")?;
         Ok(conn)
-    }
-}
-
-/// `BEGIN IMMEDIATE`, polled while SQLite's write lock is held elsewhere, until `wait_until`.
-fn begin_immediate(conn: &Connection, wait_until: Instant) -> rusqlite::Result<Transaction<'_>> {
-    let mut polls = POLL.iter().chain(std::iter::repeat(&POLL[POLL.len() - 1]));
-    loop {
-        match Transaction::new_unchecked(conn, TransactionBehavior::Immediate) {
-            Err(e) if e.classify().is_retryable() => {
-                let pause = *polls.next().unwrap_or(&POLL[0]);
-                if Instant::now() + pause > wait_until {
-                    return Err(e);
-                }
-                std::thread::sleep(pause);
-            }
-            other => return other,
-        }
     }
 }

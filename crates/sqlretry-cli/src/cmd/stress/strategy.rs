@@ -1,0 +1,318 @@
+//! Write strategies: one way of running a write transaction, one instance per worker thread.
+//!
+//! # Adding a strategy
+//! A strategy is a [`StrategyKind`] variant plus a type implementing [`Strategy`], opened by
+//! [`StrategyKind::opener`]. The extension points for the library's `Store` (`sqlretry`) and `Writer`
+//! (`writer`) are marked `EXTENSION POINT` below: give them an [`Opener`] and flip
+//! [`StrategyKind::is_implemented`]. Nothing else in the harness changes: `--strategy all`, the table,
+//! JSON, chart and exit code pick them up (`sqlretry`/`writer` are the "sqlretry family" that decides
+//! the exit code).
+//!
+//! - `sqlretry` (Store): the opener builds the store's settings from [`StrategySettings::config`]; each
+//!   [`Opener::open`] opens one Store (its own connection); [`Strategy::write`] runs
+//!   `store.write(|tx| body(tx))` and reports the Store's retry count. [`Strategy::reader`] may be a
+//!   plain connection from [`open_connection`] kept beside the Store.
+//! - `writer` (Writer): the opener owns one Writer per process (so it is shared by that process's
+//!   worker threads, and shut down when the opener is dropped after every worker has been joined);
+//!   [`Strategy::write`] submits the owned [`TxBody`] and blocks until its commit is acknowledged.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::store_strategy::StoreOpener;
+use crate::args::StrategyArg;
+use crate::sqlite_codes;
+
+/// How long opening a connection may wait on locks, whatever the strategy (DESIGN.md §3.9).
+const OPEN_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The body of one write transaction: runs on the transaction's connection and returns how many
+/// units (rows or version increments) it wrote. It may run more than once when a strategy retries.
+///
+/// Owned and `'static` so a strategy can hand it to another thread (the Writer's group commit).
+pub type TxBody = Arc<dyn Fn(&Connection) -> rusqlite::Result<u64> + Send + Sync>;
+
+/// What one successful write reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OpOutcome {
+    /// Attempts after the first.
+    pub retries: u32,
+    /// Units the committed transaction wrote (as returned by the body).
+    pub units: u64,
+}
+
+/// A failed write: the error the application finally saw, and the retries spent before it.
+#[derive(Debug)]
+pub struct OpFailure {
+    /// The last error.
+    pub error: rusqlite::Error,
+    /// Attempts after the first.
+    pub retries: u32,
+}
+
+/// One way of writing; one instance per worker thread, each with its own connection.
+pub trait Strategy: Send {
+    /// The strategy's name, as on the command line.
+    fn name(&self) -> &'static str;
+    /// A connection for reads outside any transaction (spec 004's "read the entry").
+    fn reader(&self) -> &Connection;
+    /// Runs `body` as one write transaction and commits it, the way this strategy does.
+    ///
+    /// # Errors
+    /// The error the application sees when the strategy gives up.
+    fn write(&mut self, body: TxBody) -> Result<OpOutcome, OpFailure>;
+}
+
+/// Opens one [`Strategy`] per worker; shared by the worker threads of one process.
+pub trait Opener: Send + Sync {
+    /// Opens a strategy instance with its own connection for worker number `worker`.
+    ///
+    /// # Errors
+    /// Opening or configuring the connection failed.
+    fn open(&self, worker: u64) -> rusqlite::Result<Box<dyn Strategy>>;
+}
+
+/// The strategies the `stress` command knows about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StrategyKind {
+    /// busy_timeout 0, deferred BEGIN, no retry.
+    None,
+    /// busy_timeout 5000 ms, deferred BEGIN, no retry.
+    BusyTimeout,
+    /// Spec 000: up to 10 attempts, 10 ms doubling to 100 ms, deferred BEGIN, busy_timeout 0.
+    SeedRetry,
+    /// busy_timeout 5000 ms, BEGIN IMMEDIATE, no retry.
+    Immediate,
+    /// The library's Store (BEGIN IMMEDIATE, whole-transaction retry). EXTENSION POINT.
+    Sqlretry,
+    /// The library's Writer (group commit). EXTENSION POINT.
+    Writer,
+}
+
+/// Settings every strategy may read when it is opened.
+#[derive(Debug, Clone)]
+pub struct StrategySettings {
+    /// The database file.
+    pub db: PathBuf,
+    /// `--config FILE.toml`, for the library's configuration type once it is wired in.
+    pub config: Option<PathBuf>,
+}
+
+impl StrategyKind {
+    /// Every strategy, in the order `--strategy all` runs them.
+    pub const ALL: [StrategyKind; 6] = [
+        StrategyKind::None,
+        StrategyKind::BusyTimeout,
+        StrategyKind::SeedRetry,
+        StrategyKind::Immediate,
+        StrategyKind::Sqlretry,
+        StrategyKind::Writer,
+    ];
+
+    /// The name on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::BusyTimeout => "busy-timeout",
+            Self::SeedRetry => "seed-retry",
+            Self::Immediate => "immediate",
+            Self::Sqlretry => "sqlretry",
+            Self::Writer => "writer",
+        }
+    }
+
+    /// Whether this build can run the strategy. EXTENSION POINT: return `true` once wired.
+    pub fn is_implemented(self) -> bool {
+        match self {
+            Self::None | Self::BusyTimeout | Self::SeedRetry | Self::Immediate => true,
+            Self::Sqlretry => true,
+            Self::Writer => false,
+        }
+    }
+
+    /// Whether the strategy is one of the library's own: these decide the exit code.
+    pub fn is_sqlretry_family(self) -> bool {
+        matches!(self, Self::Sqlretry | Self::Writer)
+    }
+
+    /// The strategies `--strategy` selects; `None` when it names one that is not implemented yet.
+    pub fn selected(arg: StrategyArg) -> Option<Vec<StrategyKind>> {
+        let one = match arg {
+            StrategyArg::All => {
+                return Some(Self::ALL.into_iter().filter(|k| k.is_implemented()).collect());
+            }
+            StrategyArg::NoRetry => Self::None,
+            StrategyArg::BusyTimeout => Self::BusyTimeout,
+            StrategyArg::SeedRetry => Self::SeedRetry,
+            StrategyArg::Immediate => Self::Immediate,
+            StrategyArg::Sqlretry => Self::Sqlretry,
+            StrategyArg::Writer => Self::Writer,
+        };
+        one.is_implemented().then(|| vec![one])
+    }
+
+    /// The opener for this strategy, shared by the worker threads of one process.
+    ///
+    /// Returns `None` for a strategy that is not implemented yet.
+    pub fn opener(self, settings: &StrategySettings) -> Option<Arc<dyn Opener>> {
+        if let Some(config) = &settings.config {
+            // The plain strategies take no configuration; the library's strategies will read it.
+            tracing::debug!(strategy = self.name(), config = %config.display(), "opening with --config");
+        }
+        let plain = |busy_timeout: Duration, behavior: TransactionBehavior, retry: Option<SeedRetry>| {
+            let opener: Arc<dyn Opener> = Arc::new(PlainOpener {
+                name: self.name(),
+                db: settings.db.clone(),
+                busy_timeout,
+                behavior,
+                retry,
+            });
+            opener
+        };
+        match self {
+            Self::None => Some(plain(Duration::ZERO, TransactionBehavior::Deferred, None)),
+            Self::BusyTimeout => Some(plain(Duration::from_secs(5), TransactionBehavior::Deferred, None)),
+            Self::SeedRetry => {
+                Some(plain(Duration::ZERO, TransactionBehavior::Deferred, Some(SeedRetry::SPEC_000)))
+            }
+            Self::Immediate => Some(plain(Duration::from_secs(5), TransactionBehavior::Immediate, None)),
+            Self::Sqlretry => Some(Arc::new(StoreOpener::new(settings.db.clone(), settings.config.clone()))),
+            // EXTENSION POINT (Writer): an Opener holding one shared `sqlretry` Writer per process;
+            // each worker's strategy submits `body` and waits for its commit acknowledgement.
+            Self::Writer => None,
+        }
+    }
+}
+
+/// Opens a connection the way every strategy in this harness does: WAL is verified, synchronous=NORMAL,
+/// and `busy_timeout` set last (opening itself waits up to [`OPEN_BUSY_TIMEOUT`] on locks).
+///
+/// # Errors
+/// Opening or a pragma failed, or the file is not in WAL mode.
+pub fn open_connection(db: &Path, busy_timeout: Duration) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(db)?;
+    conn.busy_timeout(OPEN_BUSY_TIMEOUT)?;
+    let mode: String = conn.pragma_query_value(None, "journal_mode", |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
+            Some(format!("journal_mode is {mode}, expected wal")),
+        ));
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.busy_timeout(busy_timeout)?;
+    Ok(conn)
+}
+
+/// Spec 000's retry schedule: attempts and a doubling delay with a cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeedRetry {
+    /// Attempts in all, the first included.
+    pub attempts: u32,
+    /// Delay before the second attempt.
+    pub initial: Duration,
+    /// Largest delay.
+    pub cap: Duration,
+}
+
+impl SeedRetry {
+    /// 10 attempts, 10 ms doubling to a 100 ms cap.
+    pub const SPEC_000: SeedRetry =
+        SeedRetry { attempts: 10, initial: Duration::from_millis(10), cap: Duration::from_millis(100) };
+
+    /// The delay after failed attempt number `retry` (0-based).
+    pub fn delay(&self, retry: u32) -> Duration {
+        let factor = 1u32.checked_shl(retry).unwrap_or(u32::MAX);
+        self.initial.saturating_mul(factor).min(self.cap)
+    }
+}
+
+/// Opens [`PlainStrategy`] instances: plain rusqlite, one transaction behaviour, optional retry.
+struct PlainOpener {
+    name: &'static str,
+    db: PathBuf,
+    busy_timeout: Duration,
+    behavior: TransactionBehavior,
+    retry: Option<SeedRetry>,
+}
+
+impl Opener for PlainOpener {
+    fn open(&self, _worker: u64) -> rusqlite::Result<Box<dyn Strategy>> {
+        let conn = open_connection(&self.db, self.busy_timeout)?;
+        Ok(Box::new(PlainStrategy { name: self.name, conn, behavior: self.behavior, retry: self.retry }))
+    }
+}
+
+/// `none`, `busy-timeout`, `seed-retry` and `immediate`: plain rusqlite transactions.
+struct PlainStrategy {
+    name: &'static str,
+    conn: Connection,
+    behavior: TransactionBehavior,
+    retry: Option<SeedRetry>,
+}
+
+impl PlainStrategy {
+    /// One attempt: begin, body, commit. A failed commit rolls back on drop.
+    fn attempt(&mut self, body: &TxBody) -> rusqlite::Result<u64> {
+        let tx = self.conn.transaction_with_behavior(self.behavior)?;
+        let units = body(&tx)?;
+        tx.commit()?;
+        Ok(units)
+    }
+}
+
+impl Strategy for PlainStrategy {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn reader(&self) -> &Connection {
+        &self.conn
+    }
+
+    fn write(&mut self, body: TxBody) -> Result<OpOutcome, OpFailure> {
+        let mut retries = 0;
+        loop {
+            match self.attempt(&body) {
+                Ok(units) => return Ok(OpOutcome { retries, units }),
+                Err(error) => {
+                    let retry = self.retry.filter(|r| retries + 1 < r.attempts);
+                    match retry {
+                        Some(schedule) if sqlite_codes::is_busy_or_locked(&error) => {
+                            thread::sleep(schedule.delay(retries));
+                            retries += 1;
+                        }
+                        _ => return Err(OpFailure { error, retries }),
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_retry_schedule_doubles_to_cap() {
+        let s = SeedRetry::SPEC_000;
+        let delays: Vec<u64> = (0..9).map(|r| s.delay(r).as_millis() as u64).collect();
+        assert_eq!(delays, [10, 20, 40, 80, 100, 100, 100, 100, 100]);
+        assert_eq!(s.delay(200), Duration::from_millis(100));
+    }
+
+    #[test]
+    fn all_runs_only_implemented_and_unimplemented_are_refused() {
+        let all = StrategyKind::selected(StrategyArg::All).expect("some");
+        assert!(all.iter().all(|k| k.is_implemented()));
+        assert!(all.contains(&StrategyKind::Immediate));
+        assert!(StrategyKind::selected(StrategyArg::Writer).is_none());
+        assert!(StrategyKind::selected(StrategyArg::Sqlretry).is_some());
+    }
+}

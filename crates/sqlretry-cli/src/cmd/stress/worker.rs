@@ -1,0 +1,383 @@
+//! The worker threads of one process: open a strategy each, start together, repeat the operation,
+//! and tally what they saw.
+//!
+//! # Design
+//! Threads are scoped (`std::thread::scope`) and named `stress-worker-N`; the calling thread owns them,
+//! polls the shared progress counter while they run, and joins every one before returning.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+use super::rng::SplitMix64;
+use super::strategy::{Opener, StrategyKind, StrategySettings};
+use super::workload::{OpContext, Prepared, Workload};
+use crate::error::CliError;
+use crate::sqlite_codes;
+
+/// Everything a process needs to run its share of one strategy run (sent to worker processes as JSON).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct WorkOrder {
+    /// The run id tagging every row.
+    pub run_id: i64,
+    /// The strategy.
+    pub strategy: StrategyKind,
+    /// The workload.
+    pub workload: Workload,
+    /// The database file.
+    pub db: PathBuf,
+    /// `--config`, passed through to the strategy.
+    pub config: Option<PathBuf>,
+    /// Number of the first worker in this process (worker numbers are unique across processes).
+    pub first_worker: u64,
+    /// Worker threads in this process.
+    pub writers: u32,
+    /// Writers in the whole run (all processes).
+    pub total_writers: u64,
+    /// Operations for this process, split over its writers; ignored when `duration` is set.
+    pub ops: u64,
+    /// Run for this long instead of a number of operations.
+    pub duration: Option<Duration>,
+    /// Seed for the workers' generators.
+    pub seed: u64,
+}
+
+/// What the workers of one or more processes saw.
+#[derive(Debug, Clone)]
+pub struct Tally {
+    /// Operations started.
+    pub attempted: u64,
+    /// Operations acknowledged (the write committed, or `entries` skipped it as changed).
+    pub committed: u64,
+    /// Operations that returned an error.
+    pub failed: u64,
+    /// Retries spent (attempts after the first), failed operations included.
+    pub retries: u64,
+    /// Units (rows or version increments) the acknowledged writes reported.
+    pub units: u64,
+    /// Final errors of failed operations, by SQLite extended code name.
+    pub errors: BTreeMap<String, u64>,
+    /// Latency of each operation's write, in microseconds.
+    pub latency_us: Histogram<u64>,
+    /// From the workers' common start to the last one's finish (the longest when merged).
+    pub wall: Duration,
+}
+
+impl Tally {
+    /// An empty tally.
+    pub fn new() -> Self {
+        Self {
+            attempted: 0,
+            committed: 0,
+            failed: 0,
+            retries: 0,
+            units: 0,
+            errors: BTreeMap::new(),
+            latency_us: new_histogram(),
+            wall: Duration::ZERO,
+        }
+    }
+
+    /// Adds another tally into this one.
+    pub fn merge(&mut self, other: &Tally) {
+        self.attempted += other.attempted;
+        self.committed += other.committed;
+        self.failed += other.failed;
+        self.retries += other.retries;
+        self.units += other.units;
+        self.wall = self.wall.max(other.wall);
+        for (name, count) in &other.errors {
+            *self.errors.entry(name.clone()).or_default() += count;
+        }
+        for v in other.latency_us.iter_recorded() {
+            self.latency_us.saturating_record_n(v.value_iterated_to(), v.count_at_value());
+        }
+    }
+
+    /// Counts one failed operation.
+    fn fail(&mut self, error: &rusqlite::Error, retries: u32) {
+        self.failed += 1;
+        self.retries += u64::from(retries);
+        *self.errors.entry(sqlite_codes::error_name(error)).or_default() += 1;
+    }
+
+    /// The form sent over a pipe by worker processes.
+    pub fn to_wire(&self) -> TallyWire {
+        TallyWire {
+            attempted: self.attempted,
+            committed: self.committed,
+            failed: self.failed,
+            retries: self.retries,
+            units: self.units,
+            errors: self.errors.clone(),
+            latency_us: self
+                .latency_us
+                .iter_recorded()
+                .map(|v| (v.value_iterated_to(), v.count_at_value()))
+                .collect(),
+            wall_us: u64::try_from(self.wall.as_micros()).unwrap_or(u64::MAX),
+        }
+    }
+
+    /// Rebuilds a tally received from a worker process.
+    pub fn from_wire(wire: &TallyWire) -> Self {
+        let mut latency_us = new_histogram();
+        for &(value, count) in &wire.latency_us {
+            latency_us.saturating_record_n(value, count);
+        }
+        Self {
+            attempted: wire.attempted,
+            committed: wire.committed,
+            failed: wire.failed,
+            retries: wire.retries,
+            units: wire.units,
+            errors: wire.errors.clone(),
+            latency_us,
+            wall: Duration::from_micros(wire.wall_us),
+        }
+    }
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A [`Tally`] as JSON: the histogram as (value, count) pairs.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TallyWire {
+    /// See [`Tally::attempted`].
+    pub attempted: u64,
+    /// See [`Tally::committed`].
+    pub committed: u64,
+    /// See [`Tally::failed`].
+    pub failed: u64,
+    /// See [`Tally::retries`].
+    pub retries: u64,
+    /// See [`Tally::units`].
+    pub units: u64,
+    /// See [`Tally::errors`].
+    pub errors: BTreeMap<String, u64>,
+    /// Recorded latency values (µs) with their counts.
+    pub latency_us: Vec<(u64, u64)>,
+    /// See [`Tally::wall`], in microseconds.
+    pub wall_us: u64,
+}
+
+/// A latency histogram from 1 µs to one hour, 3 significant digits.
+fn new_histogram() -> Histogram<u64> {
+    // Constant, valid bounds: creation cannot fail; fall back to auto-resizing just in case.
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).unwrap_or_else(|_| {
+        let mut h = Histogram::new(3).unwrap_or_else(|_| unreachable!("3 significant digits is valid"));
+        h.auto(true);
+        h
+    })
+}
+
+/// Runs the order's worker threads to completion and returns their combined tally.
+///
+/// `on_tick` is called about ten times a second with the number of operations done so far.
+///
+/// # Errors
+/// The strategy is not implemented, or a worker thread panicked.
+pub fn run_workers(order: &WorkOrder, mut on_tick: impl FnMut(u64)) -> Result<Tally, CliError> {
+    let settings = StrategySettings { db: order.db.clone(), config: order.config.clone() };
+    let opener = order.strategy.opener(&settings).ok_or_else(|| {
+        CliError::usage("--strategy", format!("{} is not implemented yet", order.strategy.name()))
+    })?;
+    let writers = order.writers.max(1);
+    let gate = StartGate::default();
+    let progress = AtomicU64::new(0);
+    let entries = order.workload.entries_for(order.total_writers);
+
+    thread::scope(|scope| {
+        let mut handles = Vec::with_capacity(writers as usize);
+        for i in 0..writers {
+            let worker = order.first_worker + u64::from(i);
+            let share =
+                order.ops / u64::from(writers) + u64::from(u64::from(i) < order.ops % u64::from(writers));
+            let job = WorkerJob {
+                order,
+                opener: Arc::clone(&opener),
+                worker,
+                ops: share,
+                entries,
+                gate: &gate,
+                progress: &progress,
+            };
+            match thread::Builder::new()
+                .name(format!("stress-worker-{worker}"))
+                .spawn_scoped(scope, move || job.run())
+            {
+                Ok(handle) => handles.push(handle),
+                Err(e) => {
+                    // Release the spawned workers without running; the scope joins them.
+                    gate.open(false);
+                    return Err(CliError::Worker(format!("cannot spawn a worker thread: {e}")));
+                }
+            }
+        }
+        // Every worker has opened its connection before any operation starts.
+        gate.wait_ready(handles.len(), || handles.iter().any(|h| h.is_finished()));
+        gate.open(true);
+        while !handles.iter().all(|h| h.is_finished()) {
+            on_tick(progress.load(Ordering::Relaxed));
+            thread::sleep(Duration::from_millis(100));
+        }
+        on_tick(progress.load(Ordering::Relaxed));
+        let mut total = Tally::new();
+        let mut panicked = false;
+        let mut span: Option<(Instant, Instant)> = None;
+        for handle in handles {
+            match handle.join() {
+                Ok((tally, started, finished)) => {
+                    total.merge(&tally);
+                    span = Some(match span {
+                        Some((s, f)) => (s.min(started), f.max(finished)),
+                        None => (started, finished),
+                    });
+                }
+                Err(_) => panicked = true,
+            }
+        }
+        total.wall = span.map(|(s, f)| f.saturating_duration_since(s)).unwrap_or_default();
+        if panicked {
+            return Err(CliError::Worker("a worker thread panicked".to_owned()));
+        }
+        Ok(total)
+    })
+}
+
+/// Holds the workers until all have opened their connections, then starts them together, or tells
+/// them to stop when the run is abandoned (a thread could not be spawned).
+#[derive(Debug, Default)]
+struct StartGate {
+    /// Workers that have arrived, and the decision once made (`true` run, `false` stop).
+    state: Mutex<(usize, Option<bool>)>,
+    /// Signalled on every arrival and on the decision.
+    changed: Condvar,
+}
+
+impl StartGate {
+    /// A worker arrives; blocks until the decision and returns it.
+    fn arrive_and_wait(&self) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.0 += 1;
+        self.changed.notify_all();
+        loop {
+            if let Some(go) = state.1 {
+                return go;
+            }
+            state = self.changed.wait(state).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Blocks until `n` workers have arrived, or `gave_up()` says one never will (it panicked).
+    fn wait_ready(&self, n: usize, gave_up: impl Fn() -> bool) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        while state.0 < n && !gave_up() {
+            state = self
+                .changed
+                .wait_timeout(state, Duration::from_millis(50))
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// Makes the decision and wakes every worker.
+    fn open(&self, go: bool) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.1 = Some(go);
+        self.changed.notify_all();
+    }
+}
+
+/// One worker thread's job.
+struct WorkerJob<'a> {
+    order: &'a WorkOrder,
+    opener: Arc<dyn Opener>,
+    worker: u64,
+    ops: u64,
+    entries: u64,
+    gate: &'a StartGate,
+    progress: &'a AtomicU64,
+}
+
+impl WorkerJob<'_> {
+    /// Opens the strategy, waits for the others, runs the operations; returns the tally with when the
+    /// operations started (after the common start) and finished.
+    fn run(self) -> (Tally, Instant, Instant) {
+        let opened = self.opener.open(self.worker);
+        let go = self.gate.arrive_and_wait();
+        let started = Instant::now();
+        if !go {
+            return (Tally::new(), started, started);
+        }
+        let tally = self.operate(opened);
+        (tally, started, Instant::now())
+    }
+
+    /// Runs the operations on an opened strategy (or fails them all when opening failed).
+    fn operate(&self, opened: rusqlite::Result<Box<dyn super::strategy::Strategy>>) -> Tally {
+        let mut tally = Tally::new();
+        let mut strategy = match opened {
+            Ok(strategy) => strategy,
+            Err(error) => {
+                // Could not even open: every operation of this worker fails with that error.
+                let ops = if self.order.duration.is_some() { 1 } else { self.ops };
+                for _ in 0..ops {
+                    tally.attempted += 1;
+                    tally.fail(&error, 0);
+                }
+                self.progress.fetch_add(ops, Ordering::Relaxed);
+                return tally;
+            }
+        };
+        tracing::debug!(strategy = strategy.name(), worker = self.worker, "worker ready");
+        let deadline = self.order.duration.map(|d| Instant::now() + d);
+        let seed = self.order.seed ^ self.worker.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mut ctx = OpContext {
+            run_id: self.order.run_id,
+            worker: self.worker,
+            entries: self.entries,
+            seq: 0,
+            rng: SplitMix64::new(seed),
+        };
+        loop {
+            let more = match deadline {
+                Some(deadline) => Instant::now() < deadline,
+                None => ctx.seq < self.ops,
+            };
+            if !more {
+                break;
+            }
+            tally.attempted += 1;
+            match self.order.workload.prepare(strategy.as_ref(), &mut ctx) {
+                Prepared::Failed(failure) => tally.fail(&failure.error, failure.retries),
+                Prepared::Write(body) => {
+                    let started = Instant::now();
+                    let result = strategy.write(body);
+                    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                    tally.latency_us.saturating_record(micros.max(1));
+                    match result {
+                        Ok(outcome) => {
+                            tally.committed += 1;
+                            tally.retries += u64::from(outcome.retries);
+                            tally.units += outcome.units;
+                        }
+                        Err(failure) => tally.fail(&failure.error, failure.retries),
+                    }
+                }
+            }
+            ctx.seq += 1;
+            self.progress.fetch_add(1, Ordering::Relaxed);
+        }
+        tally
+    }
+}

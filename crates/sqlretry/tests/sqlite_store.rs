@@ -1,0 +1,343 @@
+//! The Store under real contention: another OS process holding the write lock, the deferred
+//! read-then-write failure, constraint violations, the optimistic write.
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::io::Read;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use sqlretry::backoff::ConstantBuilder;
+use sqlretry::sqlite::{
+    ConnectionProfile, Outcome, SkipReason, Store, StoreOptions, code_name, extended_code,
+};
+use sqlretry::{RetryPolicy, StopReason};
+
+const ROLE: &str = "SQLRETRY_TEST_LOCK_HOLDER";
+
+/// Not a test of its own: the "lock holder" role of a second process. Opens the file, takes
+/// BEGIN EXCLUSIVE, prints "locked", holds the lock until a line arrives on stdin, then commits.
+#[test]
+fn lock_holder_role() {
+    let Ok(path) = std::env::var(ROLE) else { return };
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    println!("locked");
+    std::io::stdout().flush().unwrap();
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).unwrap();
+    conn.execute_batch("COMMIT").unwrap();
+}
+
+struct Holder {
+    child: Child,
+    stdin: ChildStdin,
+    out: BufReader<ChildStdout>,
+}
+
+impl Holder {
+    /// Starts a second process that holds SQLite's write lock on `path` until released.
+    fn start(path: &Path) -> Holder {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "lock_holder_role", "--nocapture", "--test-threads=1"])
+            .env(ROLE, path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        while !line.trim_end().ends_with("locked") {
+            line.clear();
+            assert!(out.read_line(&mut line).unwrap() > 0, "the lock holder exited early");
+        }
+        Holder { child, stdin, out }
+    }
+
+    fn release(mut self) {
+        writeln!(self.stdin, "release").unwrap();
+        self.out.read_to_end(&mut Vec::new()).unwrap();
+        assert!(self.child.wait().unwrap().success());
+    }
+}
+
+fn table(store: &Store) {
+    store
+        .write(|tx| tx.execute_batch("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT UNIQUE)"))
+        .unwrap();
+}
+
+/// A store on a new file whose table `t` holds one row.
+fn store_with_row(v: &str) -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("t.db")).unwrap();
+    table(&store);
+    store.write(|tx| tx.execute("INSERT INTO t (v) VALUES (?1)", [v])).unwrap();
+    (dir, store)
+}
+
+fn count(path: &Path) -> i64 {
+    Connection::open(path).unwrap().query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap()
+}
+
+fn fast_policy(attempts: u32) -> RetryPolicy {
+    RetryPolicy::builder()
+        .max_attempts(attempts)
+        .backoff(ConstantBuilder::default().with_delay(Duration::from_millis(10)))
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_write_waits_for_another_process_holding_the_lock_briefly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("brief.db");
+    let store = Store::open(&path).unwrap();
+    table(&store);
+    let holder = Holder::start(&path);
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        let writer = s.spawn(|| store.write(|tx| tx.execute("INSERT INTO t (v) VALUES ('after')", [])));
+        std::thread::sleep(Duration::from_millis(150));
+        assert!(!writer.is_finished(), "the write must wait while the other process holds the lock");
+        holder.release();
+        assert_eq!(writer.join().unwrap().unwrap(), 1);
+    });
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    assert_eq!(count(&path), 1);
+}
+
+#[test]
+fn held_past_the_policy_the_original_busy_after_exactly_the_attempts_and_nothing_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("held.db");
+    let profile = ConnectionProfile::default().with_busy_timeout(Duration::from_millis(20));
+    let store =
+        StoreOptions::default().with_profile(profile).with_write_policy(fast_policy(3)).open(&path).unwrap();
+    table(&store);
+    let holder = Holder::start(&path);
+
+    let mut ran = 0;
+    let err = store
+        .write(|tx| {
+            ran += 1;
+            tx.execute("INSERT INTO t (v) VALUES ('never')", [])
+        })
+        .unwrap_err();
+    assert_eq!(err.attempts(), 3);
+    assert_eq!(err.reason(), StopReason::AttemptsExhausted);
+    assert_eq!(extended_code(err.inner()), Some(5), "{}", err);
+    assert_eq!(code_name(5), "SQLITE_BUSY");
+    assert_eq!(ran, 0, "BEGIN IMMEDIATE never got the lock, so the closure never ran");
+
+    // However busy_timeout and the retries stack, the deadline bounds the whole wait.
+    let long_wait = ConnectionProfile::default(); // busy_timeout = 5 s
+    let deadline =
+        RetryPolicy::store_writes().to_builder().deadline(Duration::from_millis(300)).build().unwrap();
+    let bounded =
+        StoreOptions::default().with_profile(long_wait).with_write_policy(deadline).open(&path).unwrap();
+    let started = Instant::now();
+    let err = bounded.write(|tx| tx.execute("INSERT INTO t (v) VALUES ('never')", [])).unwrap_err();
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_millis(450), "waited {waited:?} past a 300 ms deadline");
+    assert_eq!(err.reason(), StopReason::DeadlineExceeded, "{err}");
+    assert_eq!(extended_code(err.inner()), Some(5));
+
+    holder.release();
+    assert_eq!(count(&path), 0, "nothing of the failed writes is in the table");
+}
+
+#[test]
+fn a_constraint_violation_is_attempted_once_and_returned_unchanged() {
+    let (_dir, store) = store_with_row("x");
+    let mut ran = 0;
+    let err = store
+        .write(|tx| {
+            ran += 1;
+            tx.execute("INSERT INTO t (v) VALUES ('y')", [])?;
+            tx.execute("INSERT INTO t (v) VALUES ('x')", [])
+        })
+        .unwrap_err();
+    assert_eq!((ran, err.attempts(), err.reason()), (1, 1, StopReason::Permanent));
+    assert_eq!(extended_code(err.inner()).map(code_name), Some("SQLITE_CONSTRAINT_UNIQUE"));
+    assert_eq!(count(store.path()), 1, "the 'y' of the failed transaction was rolled back");
+}
+
+/// SELECT the counter, INSERT a row, UPDATE the counter.
+fn read_then_write(tx: &Connection) -> rusqlite::Result<()> {
+    let n: i64 = tx.query_row("SELECT value FROM counter", [], |r| r.get(0))?;
+    tx.execute("INSERT INTO t (v) VALUES (?1)", [format!("{n}-{:?}", std::thread::current().id())])?;
+    tx.execute("UPDATE counter SET value = value + 1", [])?;
+    Ok(())
+}
+
+fn counter_db(dir: &Path, name: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    let conn = ConnectionProfile::default().open(&path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT UNIQUE);
+         CREATE TABLE counter (value INTEGER NOT NULL); INSERT INTO counter VALUES (0);",
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn deferred_read_then_write_fails_at_once_in_plain_rusqlite_but_not_through_the_store() {
+    const THREADS: usize = 8;
+    const OPS: usize = 150;
+    let dir = tempfile::tempdir().unwrap();
+
+    // Plain rusqlite, busy_timeout = 5000, deferred transactions.
+    let plain = counter_db(dir.path(), "plain.db");
+    let failures: Vec<(i32, Duration)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut conn = ConnectionProfile::default().open(&plain).unwrap();
+                    let mut failures = Vec::new();
+                    for _ in 0..OPS {
+                        let started = Instant::now();
+                        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred).unwrap();
+                        if let Err(e) = read_then_write(&tx).and_then(|()| tx.commit()) {
+                            failures.push((extended_code(&e).unwrap(), started.elapsed()));
+                        }
+                    }
+                    failures
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    assert!(!failures.is_empty(), "plain deferred transactions should have failed");
+    for (code, took) in &failures {
+        assert_eq!(code & 0xFF, 5, "{}", code_name(*code));
+        assert!(*took < Duration::from_secs(1), "failed at once ({took:?}), not after busy_timeout = 5 s");
+    }
+
+    // The same workload through the Store: one Store (one connection) per thread, so the threads
+    // contend for SQLite's own lock too.
+    let through = counter_db(dir.path(), "store.db");
+    std::thread::scope(|s| {
+        for _ in 0..THREADS {
+            s.spawn(|| {
+                let store = Store::open(&through).unwrap();
+                for _ in 0..OPS {
+                    store.write(read_then_write).unwrap();
+                }
+            });
+        }
+    });
+    let conn = Connection::open(&through).unwrap();
+    let (rows, counter): (i64, i64) = conn
+        .query_row("SELECT (SELECT count(*) FROM t), (SELECT value FROM counter)", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!((rows, counter), ((THREADS * OPS) as i64, (THREADS * OPS) as i64));
+    eprintln!("plain deferred: {} of {} failed; Store: 0 failed", failures.len(), THREADS * OPS);
+}
+
+#[test]
+fn reads_are_not_blocked_by_a_writer() {
+    let (_dir, store) = store_with_row("a");
+    let writer = Connection::open(store.path()).unwrap();
+    writer.execute_batch("BEGIN IMMEDIATE; INSERT INTO t (v) VALUES ('b')").unwrap();
+    let started = Instant::now();
+    let n: i64 = store.read(|c| c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))).unwrap();
+    assert_eq!(n, 1, "the committed snapshot");
+    assert!(started.elapsed() < Duration::from_millis(500));
+    writer.execute_batch("COMMIT").unwrap();
+    let err = store.read(|c| c.execute("DELETE FROM t", [])).unwrap_err();
+    assert_eq!(extended_code(err.inner()).map(|c| c & 0xFF), Some(8), "read connections are query_only");
+}
+
+#[test]
+fn lock_hold_times_are_recorded_and_a_slow_hold_is_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StoreOptions::default()
+        .with_slow_lock_hold(Duration::from_millis(20))
+        .open(dir.path().join("h.db"))
+        .unwrap();
+    table(&store);
+    store
+        .write(|tx| {
+            std::thread::sleep(Duration::from_millis(30));
+            tx.execute("INSERT INTO t (v) VALUES ('slow')", [])
+        })
+        .unwrap();
+    let s = store.lock_hold().snapshot();
+    assert_eq!((s.count, s.slow), (2, 1));
+    assert!(s.max >= Duration::from_millis(30));
+}
+
+/// Captures what `tracing` logs while `f` runs.
+fn logs(f: impl FnOnce()) -> String {
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf::default();
+    let sink = buf.clone();
+    let subscriber = tracing_subscriber::fmt().with_writer(move || sink.clone()).with_ansi(false).finish();
+    tracing::subscriber::with_default(subscriber, f);
+    String::from_utf8(buf.0.lock().unwrap().clone()).unwrap()
+}
+
+#[test]
+fn optimistic_write_skips_a_changed_or_deleted_entry_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("o.db")).unwrap();
+    store
+        .write(|tx| {
+            tx.execute_batch(
+                "CREATE TABLE entries (id INTEGER PRIMARY KEY, parsed TEXT, version INTEGER NOT NULL);
+                 INSERT INTO entries VALUES (1, NULL, 1), (2, NULL, 1);",
+            )
+        })
+        .unwrap();
+    let version_of = |id: i64| {
+        move |tx: &rusqlite::Connection| {
+            tx.query_row("SELECT version FROM entries WHERE id = ?1", [id], |r| r.get(0)).optional()
+        }
+    };
+    let parsed = |id: i64| {
+        move |tx: &rusqlite::Connection| {
+            tx.execute("UPDATE entries SET parsed = 'p', version = version + 1 WHERE id = ?1", [id])
+        }
+    };
+
+    // Entry 1 is changed by someone else during the slow work.
+    store.write(|tx| tx.execute("UPDATE entries SET version = 7 WHERE id = 1", [])).unwrap();
+    let mut outcome = None;
+    let log = logs(|| outcome = Some(store.write_if_version(1, version_of(1), parsed(1)).unwrap()));
+    assert_eq!(
+        outcome.take().unwrap(),
+        Outcome::Skipped { reason: SkipReason::Changed { expected: 1, found: 7 } }
+    );
+    assert!(log.contains("WARN") && log.contains("optimistic write skipped"), "{log}");
+
+    // Entry 2 is deleted during the slow work.
+    store.write(|tx| tx.execute("DELETE FROM entries WHERE id = 2", [])).unwrap();
+    let log = logs(|| outcome = Some(store.write_if_version(1, version_of(2), parsed(2)).unwrap()));
+    assert_eq!(outcome.take().unwrap(), Outcome::Skipped { reason: SkipReason::Deleted });
+    assert!(log.contains("WARN") && log.contains("deleted"), "{log}");
+
+    let parsed_rows: i64 = store
+        .read(|c| c.query_row("SELECT count(*) FROM entries WHERE parsed IS NOT NULL", [], |r| r.get(0)))
+        .unwrap();
+    assert_eq!(parsed_rows, 0, "nothing was written");
+    // Unchanged: written.
+    assert!(store.write_if_version(7, version_of(1), parsed(1)).unwrap().is_written());
+}
