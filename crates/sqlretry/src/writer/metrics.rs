@@ -14,7 +14,7 @@ use crate::observer::{Observer, RetryEvent};
 
 /// Live metrics of one [`Writer`](super::Writer); shared by its thread and handles.
 #[derive(Debug)]
-pub struct WriterMetrics {
+pub(crate) struct WriterMetrics {
     name: metrics::SharedString,
     alert_threshold: u64,
     batches_written: AtomicU64,

@@ -66,5 +66,5 @@ pub use dead_letter::{DeadLetter, DeadLetterStore, ReplayReport};
 pub use error::{AppendError, WriteError, WriterError};
 pub use handle::Writer;
 pub use ingest::{Ingest, Row};
-pub use metrics::{LatencySummary, WriterMetrics, WriterMetricsSnapshot};
+pub use metrics::{LatencySummary, WriterMetricsSnapshot};
 pub use options::{IngestConfig, WriterConfig};
