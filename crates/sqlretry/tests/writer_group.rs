@@ -311,3 +311,23 @@ fn ingest_flushes_by_size_and_by_interval() {
     let json = serde_json::to_value(&m).unwrap();
     assert_eq!(json["rows_lost"], 0);
 }
+
+/// The same figures go through the `metrics` facade. A lone caller leads its own group, so the
+/// counters are recorded on this thread, where a local recorder sees them.
+#[test]
+fn metrics_reach_the_metrics_facade() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("facade.db");
+    let writer = writer(&path, WriterConfig::default().with_name("facade"));
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    metrics::with_local_recorder(&recorder, || {
+        writer.submit(insert_item(1)).unwrap();
+        let _ = writer.submit(insert_item(1)).unwrap_err();
+    });
+    let text = handle.render();
+    assert!(text.contains(r#"sqlretry_writer_batches_written_total{writer="facade"} 1"#), "{text}");
+    assert!(text.contains(r#"sqlretry_writer_requests_rejected_total{writer="facade"} 1"#), "{text}");
+    assert!(text.contains("sqlretry_writer_lock_hold_seconds"), "{text}");
+    writer.shutdown().unwrap();
+}
