@@ -331,3 +331,32 @@ fn metrics_reach_the_metrics_facade() {
     assert!(text.contains("sqlretry_writer_lock_hold_seconds"), "{text}");
     writer.shutdown().unwrap();
 }
+
+#[test]
+fn a_panicking_request_is_rejected_alone_and_the_writer_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("panic.db");
+    let writer = writer(&path, WriterConfig::default());
+    let gate = Gate::close(&writer);
+    let handles: Vec<_> = (1..=3_i64)
+        .map(|id| {
+            let writer = writer.clone();
+            std::thread::spawn(move || {
+                writer.submit(move |tx| {
+                    tx.execute("INSERT INTO items (id, v) VALUES (?1, 'x')", [id])?;
+                    assert!(id != 2, "request 2 panics");
+                    Ok(id)
+                })
+            })
+        })
+        .collect();
+    wait_until_queued(&writer, 3);
+    gate.open();
+    let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert!(matches!(results[0], Ok(1)));
+    assert!(matches!(results[1], Err(WriteError::RequestPanicked)), "{results:?}");
+    assert!(matches!(results[2], Ok(3)));
+    assert_eq!(writer.submit(insert_item(4)).unwrap(), 4);
+    writer.shutdown().unwrap();
+    assert_eq!(count(&path, "SELECT count(*) FROM items"), 3);
+}

@@ -15,6 +15,10 @@ pub enum WriteError {
     /// closure's, unchanged.
     #[error("request rejected and rolled back alone: {0}")]
     Rejected(#[source] rusqlite::Error),
+    /// The request's closure panicked. It was rolled back alone, like a rejected request; the
+    /// panic did not reach the thread that ran the group.
+    #[error("the request's closure panicked; rolled back alone")]
+    RequestPanicked,
     /// The group's transaction could not commit within the retry policy (the file stayed locked by
     /// another process, the disk failed). Every request of the group gets this error.
     #[error("group transaction not committed ({reason} after {attempts} attempt(s)): {message}")]

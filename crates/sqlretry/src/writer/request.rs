@@ -41,6 +41,7 @@ impl<T> Reply<T> {
 pub(crate) struct Request<T, F> {
     f: F,
     output: Option<rusqlite::Result<T>>,
+    panicked: bool,
     reply: Reply<T>,
 }
 
@@ -50,7 +51,7 @@ where
     F: FnMut(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
 {
     pub(crate) fn boxed(f: F, reply: Reply<T>) -> Box<dyn Job> {
-        Box::new(Request { f, output: None, reply })
+        Box::new(Request { f, output: None, panicked: false, reply })
     }
 }
 
@@ -61,7 +62,16 @@ where
 {
     fn run(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
         self.output = None;
-        let value = (self.f)(tx)?;
+        // A panicking closure must not take down the thread running the group (another caller,
+        // or the writer thread) nor the other requests: it is rejected like a permanent error.
+        let f = &mut self.f;
+        let Ok(result) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(tx))) else {
+            self.panicked = true;
+            // Permanent (not an SQLite code): the group rolls this request back alone.
+            return Err(rusqlite::Error::InvalidParameterName("the request's closure panicked".into()));
+        };
+        self.panicked = false;
+        let value = result?;
         self.output = Some(Ok(value));
         Ok(())
     }
@@ -82,6 +92,7 @@ where
         let result = match (failure, self.output) {
             (Some(error), _) => Err(error),
             (None, Some(Ok(value))) => Ok(value),
+            (None, Some(Err(_))) if self.panicked => Err(WriteError::RequestPanicked),
             (None, Some(Err(error))) => Err(WriteError::Rejected(error)),
             (None, None) => Err(WriteError::Closed),
         };
