@@ -30,7 +30,8 @@
 //! and the [`RetryPolicy`](crate::RetryPolicy) re-runs the *whole group*: closures are `FnMut` and
 //! may run more than once; only the last run counts. Replies are sent after `COMMIT` returned OK,
 //! so an acknowledged write is in the file; a crash before that loses whole groups, never part of
-//! one.
+//! one. A closure that panics is caught and rolled back alone ([`WriteError::RequestPanicked`]):
+//! the panic never reaches the thread that happened to run the group.
 //!
 //! **The writer thread and its lifecycle.** [`Writer::open`] opens the write connection with the
 //! [`ConnectionProfile`](crate::sqlite::ConnectionProfile) and starts one thread named
