@@ -17,6 +17,9 @@
 //!   `write(|tx| ..)` runs a whole `BEGIN IMMEDIATE` transaction retried under the policy (writers of
 //!   one process take turns in a fair queue instead of fighting over SQLite's lock), optimistic writes
 //!   after slow work, a key → value state store and a retried file lock.
+//! - **One writer per file** ([`writer`], feature `sqlite`): a [`Writer`] commits many callers'
+//!   requests in one transaction (group commit, one savepoint per request), with sync and async
+//!   handles, batched ingest of rows, a durable dead-letter store with replay, and metrics.
 //!
 //! ## Quick start (SQLite)
 //!
@@ -82,7 +85,11 @@
 //!   ([`time::Clock`], [`time::BlockingSleeper`], [`time::Sleeper`]) so tests assert exact delays.
 //! - The schedule and its randomness are created only after a first failure: a call that succeeds at
 //!   once costs a clock read and a branch (see BENCHMARKS.md).
-//! - The engine spawns no threads and holds no global state.
+//! - The engine spawns no threads and holds no global state. The one thread the crate starts is a
+//!   [`Writer`]'s `sqlretry-writer` thread (feature `sqlite`): started by [`Writer::open`], it runs
+//!   group commits and ingest flushes for one database file; [`Writer::shutdown`] (or dropping the
+//!   last handle, bounded by a timeout) stops intake, drains the queue, commits and joins it. See
+//!   [`writer`]'s `# Design`.
 //! - Hand-written rather than `backon`: sqlretry's product *is* this loop — its deadline semantics
 //!   (covering attempts, never starting a sleep that ends past it), the capped jitter kinds, the
 //!   budget and the give-up error carrying the original error are what the crate exists for.
@@ -104,6 +111,8 @@ pub mod sqlite;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod time;
+#[cfg(feature = "sqlite")]
+pub mod writer;
 
 pub use backoff::Jitter;
 pub use budget::RetryBudget;
@@ -114,3 +123,5 @@ pub use policy::{Decision, RetryPolicy, RetryPolicyBuilder};
 pub use retry::Retry;
 #[cfg(feature = "sqlite")]
 pub use sqlite::{ConnectionProfile, OpenError, Store, StoreOptions};
+#[cfg(feature = "sqlite")]
+pub use writer::{IngestConfig, Row, WriteError, Writer, WriterConfig};

@@ -6,7 +6,9 @@
 //! queue for less than the window; after that, the lock is handed to the head waiter. So a busy
 //! writer can commit back to back without a thread hand-off each time (hand-offs cost a wake-up,
 //! longer than a small transaction), and no waiter waits more than about one window per writer
-//! ahead of it.
+//! ahead of it, plus the time those writers waited for SQLite's lock: a holder that had to wait for
+//! another process renews the head's window ([`Turn::renew_window`]), so that the process serves a
+//! streak of its writes once it has SQLite's lock.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -118,6 +120,19 @@ impl WriteQueue {
     }
 }
 
+impl Turn<'_> {
+    /// Starts the head waiter's window afresh: the holder just got SQLite's lock after waiting for
+    /// another process, and this process's writers may now write back to back for one more window.
+    pub(crate) fn renew_window(&self) {
+        let mut state = self.0.lock();
+        if !state.waiters.is_empty() {
+            state.head_since = Instant::now();
+            // The head may sleep without a timeout (its window had ended): it must learn of the new one.
+            WriteQueue::wake_head(&state);
+        }
+    }
+}
+
 impl Drop for Turn<'_> {
     fn drop(&mut self) {
         self.0.release();
@@ -177,5 +192,24 @@ mod tests {
             drop(turn);
         });
         assert_eq!(*order.lock().unwrap(), vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn a_renewed_window_still_ends_with_the_head_served() {
+        let queue = WriteQueue::new(Duration::from_millis(20));
+        let turn = queue.acquire(None).unwrap();
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| {
+                let t = Instant::now();
+                let _turn = queue.acquire(Some(Instant::now() + Duration::from_secs(5))).unwrap();
+                t.elapsed()
+            });
+            // The head's window ends while the turn is held: it then sleeps without a timeout.
+            std::thread::sleep(Duration::from_millis(60));
+            turn.renew_window();
+            drop(turn);
+            let waited = waiter.join().unwrap();
+            assert!(waited < Duration::from_secs(1), "the head waited {waited:?}");
+        });
     }
 }

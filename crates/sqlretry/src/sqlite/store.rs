@@ -10,7 +10,8 @@ use super::write_tx::WriteTx;
 
 use super::lock_hold::{DEFAULT_SLOW_LOCK_HOLD, LockHold};
 use super::profile::{ConnectionProfile, OpenError};
-use super::queue::WriteQueue;
+use super::queue::{Turn, WriteQueue};
+use crate::classify::Classify;
 use crate::error::RetryError;
 use crate::observer::RetryStats;
 use crate::policy::RetryPolicy;
@@ -139,7 +140,11 @@ impl StoreOptions {
 /// - **One write connection per `Store`**, used by one writer at a time. The writers of one process
 ///   take turns in a fair in-process queue (FIFO with a 250 µs barging window, see
 ///   [`StoreOptions::with_barging_window`]) *before* `BEGIN IMMEDIATE`, so they never fight over
-///   SQLite's lock; it is left to other processes (or other `Store`s on the same file).
+///   SQLite's lock; it is left to other processes (or other `Store`s on the same file). Fairness is
+///   bounded, not per write: the writer holding the turn may write back to back until the oldest
+///   waiter has waited one window, and a holder that had to wait for another process's lock starts
+///   that window afresh once it has the lock (a streak of this process's writes, so the lock does
+///   not change hands between processes after every write).
 /// - **Read connections** are pooled: a read takes an idle one or opens one, and gives it back
 ///   (up to [`StoreOptions::with_idle_readers`] are kept). They are `query_only`.
 /// - **A write** runs its closure inside `BEGIN IMMEDIATE` and acknowledges only after `COMMIT`
@@ -149,8 +154,8 @@ impl StoreOptions {
 ///   database must be idempotent, and slow work belongs outside (see
 ///   the optimistic write).
 /// - **Waiting for SQLite's lock** is done by the store, not by SQLite's busy handler: `BEGIN
-///   IMMEDIATE` is polled every 50–200 µs (SQLite's own handler sleeps up to 100 ms and is unfair to
-///   older waiters) for up to the profile's busy timeout per attempt.
+///   IMMEDIATE` is polled with pauses of 200 µs doubling up to 2 ms (SQLite's own handler sleeps up
+///   to 100 ms and is unfair to older waiters) for up to the profile's busy timeout per attempt.
 /// - **The wait is bounded.** With a policy deadline `D`, waiting in the queue and for SQLite's lock
 ///   never extends past `D` from the start of the write, and the engine never starts a sleep that
 ///   ends past it: a write returns within `D` plus one run of its closure. Without a deadline, each
@@ -312,6 +317,48 @@ impl Store {
     }
 }
 
+/// The first pause between polls of `BEGIN IMMEDIATE` while another process holds SQLite's lock;
+/// each later pause doubles, up to [`POLL_MAX`]. Polling every 50–200 µs made the processes take
+/// turns every few hundred microseconds, and each turn costs the newcomer a re-read of its pages
+/// (0.56–0.59× one writer); 200 µs → 2 ms lets the holder serve longer streaks (STORE_RESULTS.md).
+const POLL_FIRST: Duration = Duration::from_micros(200);
+/// The longest pause between polls of `BEGIN IMMEDIATE`.
+const POLL_MAX: Duration = Duration::from_millis(2);
+
+/// `BEGIN IMMEDIATE` on the write connection, polled while another process holds SQLite's lock
+/// (see [`POLL_FIRST`]) until `wait_until`; then the last SQLITE_BUSY is returned. A holder that
+/// had to wait renews its turn's barging window: this process's writers then write back to back
+/// for one window before the queue hands over, instead of handing SQLite's lock back to the other
+/// processes at once.
+fn begin_polled<'c>(
+    conn: &'c Connection,
+    wait_until: Instant,
+    turn: &Turn<'_>,
+) -> rusqlite::Result<WriteTx<'c>> {
+    let mut pause = POLL_FIRST;
+    let mut waited = false;
+    loop {
+        // One attempt: with `wait_until` now, `begin` returns SQLITE_BUSY instead of sleeping.
+        match WriteTx::begin(conn, Instant::now()) {
+            Ok(tx) => {
+                if waited {
+                    turn.renew_window();
+                }
+                return Ok(tx);
+            }
+            Err(e) if e.classify().is_retryable() => {
+                if Instant::now() + pause > wait_until {
+                    return Err(e);
+                }
+                std::thread::sleep(pause);
+                waited = true;
+                pause = (pause * 2).min(POLL_MAX);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 impl Inner {
     fn write_once<T, F>(&self, deadline: Option<Instant>, f: &mut F) -> rusqlite::Result<T>
     where
@@ -320,13 +367,13 @@ impl Inner {
         let busy_timeout = self.options.profile.busy_timeout();
         let queue_deadline =
             deadline.or_else(|| (!busy_timeout.is_zero()).then(|| Instant::now() + busy_timeout));
-        let _turn = self.queue.acquire(queue_deadline).map_err(|_| self.queue_timeout())?;
+        let turn = self.queue.acquire(queue_deadline).map_err(|_| self.queue_timeout())?;
         let conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         let mut wait_until = Instant::now() + busy_timeout;
         if let Some(deadline) = deadline {
             wait_until = wait_until.min(deadline);
         }
-        let tx = WriteTx::begin(&conn, wait_until)?;
+        let tx = begin_polled(&conn, wait_until, &turn)?;
         let began = Instant::now();
         let result = f(tx.conn()).and_then(|value| tx.commit().map(|()| value));
         self.lock_hold.record(began.elapsed(), &self.path);

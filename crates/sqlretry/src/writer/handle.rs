@@ -1,0 +1,242 @@
+//! [`Writer`]: the cloneable handle — submit (sync, async, try), ingest, replay, metrics, shutdown.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rusqlite::Transaction;
+
+use super::core::{Owner, Shared};
+use super::dead_letter::{self, DeadLetterStore, ReplayReport};
+use super::error::{WriteError, WriterError};
+use super::ingest::{Ingest, Row};
+use super::metrics::{WriterMetrics, WriterMetricsSnapshot};
+use super::options::{IngestConfig, WriterConfig};
+use super::queue::Pushed;
+use super::request::{Reply, Request};
+
+/// A handle to the one writer of a database file. Cloneable and `Send`; all clones share one
+/// queue, one write connection and one writer thread. See the [module docs](super) for the design.
+///
+/// # Examples
+///
+/// ```
+/// use sqlretry::writer::{Writer, WriterConfig, WriteError};
+///
+/// let dir = tempfile::tempdir()?;
+/// let writer = Writer::open(dir.path().join("app.db"), WriterConfig::default())?;
+/// writer.submit(|tx| tx.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)"))?;
+///
+/// // The result arrives after the transaction committed.
+/// let id = writer.submit(|tx| {
+///     tx.execute("INSERT INTO t (v) VALUES ('a')", [])?;
+///     Ok(tx.last_insert_rowid())
+/// })?;
+/// assert_eq!(id, 1);
+///
+/// // A permanent error fails its own request only.
+/// let err = writer.submit(|tx| tx.execute("INSERT INTO t (v) VALUES (NULL)", [])).unwrap_err();
+/// assert!(matches!(err, WriteError::Rejected(_)));
+///
+/// let metrics = writer.shutdown()?; // drains, commits, joins the thread
+/// assert_eq!(metrics.requests_committed, 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Writer {
+    shared: Arc<Shared>,
+    owner: Arc<Owner>,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("path", &self.shared.path)
+            .field("config", &self.shared.config)
+            .finish()
+    }
+}
+
+impl Writer {
+    /// Opens `path` with the configured [`ConnectionProfile`](crate::sqlite::ConnectionProfile)
+    /// and starts the writer thread (`sqlretry-writer`).
+    ///
+    /// # Errors
+    ///
+    /// [`WriterError::Open`] if the file cannot be opened and set up, [`WriterError::Spawn`] if
+    /// the thread cannot be started.
+    pub fn open(path: impl AsRef<Path>, config: WriterConfig) -> Result<Writer, WriterError> {
+        let (shared, owner) = Owner::start(path.as_ref(), config)?;
+        Ok(Writer { shared, owner })
+    }
+
+    /// The database file.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.shared.path
+    }
+
+    /// The dead-letter file beside the database (it exists once a batch was dead-lettered).
+    #[must_use]
+    pub fn dead_letter_path(&self) -> std::path::PathBuf {
+        DeadLetterStore::path_beside(&self.shared.path)
+    }
+
+    /// Runs `f` in the next group transaction and returns its value once that transaction
+    /// committed. Blocks while the queue is full. When the writer is idle, the calling thread runs
+    /// the group itself (no hand-off); otherwise the group it joins is run by the current leader or
+    /// the writer thread.
+    ///
+    /// `f` is `FnMut` because a retryable error (another process holding the file) re-runs the
+    /// whole group: `f` may run more than once, and only the last run's changes and value count.
+    /// Keep side effects outside the database out of it.
+    ///
+    /// # Errors
+    ///
+    /// [`WriteError::Rejected`] with `f`'s own permanent error (only its savepoint was rolled
+    /// back), [`WriteError::GroupFailed`] when the group transaction gave up under the policy,
+    /// [`WriteError::Closed`] after shutdown.
+    pub fn submit<T, F>(&self, f: F) -> Result<T, WriteError>
+    where
+        T: Send + 'static,
+        F: FnMut(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
+    {
+        self.submit_sync(f, true)
+    }
+
+    /// As [`submit`](Writer::submit), but fails at once with [`WriteError::Full`] when the queue is
+    /// full.
+    ///
+    /// # Errors
+    ///
+    /// As [`submit`](Writer::submit), and [`WriteError::Full`].
+    pub fn try_submit<T, F>(&self, f: F) -> Result<T, WriteError>
+    where
+        T: Send + 'static,
+        F: FnMut(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
+    {
+        self.submit_sync(f, false)
+    }
+
+    fn submit_sync<T, F>(&self, f: F, block: bool) -> Result<T, WriteError>
+    where
+        T: Send + 'static,
+        F: FnMut(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let job = Request::boxed(f, Reply::Sync(tx));
+        let lead = Some(self.shared.config.max_batch);
+        if let Pushed::Lead(group) = self.shared.queue.push(job, block, lead, &self.shared.metrics)? {
+            self.shared.lead(group);
+        }
+        rx.recv().unwrap_or(Err(WriteError::Closed))
+    }
+
+    /// As [`submit`](Writer::submit), for async code: waits for room and for the result without
+    /// blocking the runtime. The group always runs on the writer thread, never on the runtime.
+    ///
+    /// # Errors
+    ///
+    /// As [`submit`](Writer::submit).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use sqlretry::writer::{Writer, WriterConfig};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let writer = Writer::open(dir.path().join("app.db"), WriterConfig::default())?;
+    /// let n = writer.submit_async(|tx| tx.execute_batch("CREATE TABLE t (x)").map(|()| 1)).await?;
+    /// assert_eq!(n, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub async fn submit_async<T, F>(&self, f: F) -> Result<T, WriteError>
+    where
+        T: Send + 'static,
+        F: FnMut(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let mut job = Request::boxed(f, Reply::Async(tx));
+        loop {
+            let notified = self.shared.queue.space_notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            match self.shared.queue.push_or_return(job, &self.shared.metrics)? {
+                Ok(()) => break,
+                Err(back) => job = back,
+            }
+            notified.await;
+        }
+        rx.await.unwrap_or(Err(WriteError::Closed))
+    }
+
+    /// A batched-ingest lane for rows of type `R` (spec 002): appends are buffered and flushed by
+    /// the writer thread in batches of `config.batch_size` or every `config.interval`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sqlretry::writer::{IngestConfig, Row, Writer, WriterConfig};
+    ///
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct Tick { symbol: String, ts_ms: i64 }
+    /// impl Row for Tick {
+    ///     const TYPE_NAME: &'static str = "tick";
+    ///     const INSERT_SQL: &'static str = "INSERT OR IGNORE INTO ticks (symbol, ts_ms) VALUES (?1, ?2)";
+    ///     fn insert(&self, stmt: &mut rusqlite::Statement<'_>) -> rusqlite::Result<usize> {
+    ///         stmt.execute(rusqlite::params![self.symbol, self.ts_ms])
+    ///     }
+    /// }
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let writer = Writer::open(dir.path().join("ticks.db"), WriterConfig::default())?;
+    /// writer.submit(|tx| tx.execute_batch("CREATE TABLE ticks (symbol TEXT, ts_ms INTEGER, UNIQUE (symbol, ts_ms))"))?;
+    /// let ingest = writer.ingest::<Tick>(IngestConfig::default());
+    /// for ts_ms in 0..1000 {
+    ///     ingest.append(Tick { symbol: "EURUSD".into(), ts_ms }).map_err(|e| e.to_string())?;
+    /// }
+    /// let metrics = writer.shutdown()?; // flushes what is buffered
+    /// assert_eq!((metrics.rows_written, metrics.rows_lost), (1000, 0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn ingest<R: Row>(&self, config: IngestConfig) -> Ingest<R> {
+        Ingest::new(Arc::clone(&self.shared), Arc::clone(&self.owner), config)
+    }
+
+    /// Writes every dead-lettered batch of `R` back into the database, one transaction per batch
+    /// (idempotent: the rows' insert ignores natural-key duplicates), and removes exactly the
+    /// batches it wrote from the dead-letter store.
+    ///
+    /// # Errors
+    ///
+    /// [`WriterError`] if the store cannot be read, a payload does not parse as `R`, or a write
+    /// fails; the batches not yet written stay in the store.
+    pub fn replay<R: Row>(&self) -> Result<ReplayReport, WriterError> {
+        dead_letter::replay::<R>(self)
+    }
+
+    /// A snapshot of the writer's metrics.
+    #[must_use]
+    pub fn metrics(&self) -> WriterMetricsSnapshot {
+        self.shared.metrics.snapshot()
+    }
+
+    pub(crate) fn shared_metrics(&self) -> &WriterMetrics {
+        &self.shared.metrics
+    }
+
+    /// Stops intake (for every clone), runs everything queued, flushes every ingest buffer,
+    /// commits, and joins the writer thread. Later submits fail with [`WriteError::Closed`].
+    /// Idempotent.
+    ///
+    /// # Errors
+    ///
+    /// [`WriteError::Panicked`] if the writer thread panicked.
+    pub fn shutdown(&self) -> Result<WriterMetricsSnapshot, WriteError> {
+        self.owner.shutdown()?;
+        Ok(self.metrics())
+    }
+}

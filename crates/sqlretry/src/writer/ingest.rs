@@ -1,0 +1,251 @@
+//! Batched ingest (spec 002): fire-and-forget appends of rows, flushed by the writer thread in
+//! batches by size or interval, each batch one transaction under its own retry policy; a batch that
+//! exhausts it goes to the dead-letter store.
+
+use std::marker::PhantomData;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::core::{Owner, Shared};
+use super::error::AppendError;
+use super::group::transact;
+use super::options::IngestConfig;
+
+/// A row type for batched ingest: how it is named, serialized (for dead letters) and inserted.
+///
+/// The insert should be `INSERT OR IGNORE` on a natural key (a `UNIQUE` constraint), so that a
+/// batch written twice — a retry after an ambiguous failure, a [`replay`](super::Writer::replay) —
+/// stores each row once. The statement is prepared once per connection (`prepare_cached`) and
+/// reused for every row.
+///
+/// # Examples
+///
+/// ```
+/// use sqlretry::writer::Row;
+///
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct Tick { symbol: String, ts_ms: i64, bid: f64, ask: f64 }
+///
+/// impl Row for Tick {
+///     const TYPE_NAME: &'static str = "tick";
+///     const INSERT_SQL: &'static str =
+///         "INSERT OR IGNORE INTO ticks (symbol, ts_ms, bid, ask) VALUES (?1, ?2, ?3, ?4)";
+///     fn insert(&self, stmt: &mut rusqlite::Statement<'_>) -> rusqlite::Result<usize> {
+///         stmt.execute(rusqlite::params![self.symbol, self.ts_ms, self.bid, self.ask])
+///     }
+/// }
+/// ```
+pub trait Row: Serialize + DeserializeOwned + Send + 'static {
+    /// A stable name for the type, stored with its dead letters.
+    const TYPE_NAME: &'static str;
+    /// The insert statement, `INSERT OR IGNORE` on the natural key.
+    const INSERT_SQL: &'static str;
+    /// Executes the prepared [`INSERT_SQL`](Row::INSERT_SQL) with this row's values.
+    ///
+    /// # Errors
+    ///
+    /// The SQLite error of the insert.
+    fn insert(&self, stmt: &mut rusqlite::Statement<'_>) -> rusqlite::Result<usize>;
+}
+
+/// Writes `rows` with `R`'s cached insert in the open transaction.
+pub(crate) fn insert_rows<R: Row>(tx: &rusqlite::Transaction<'_>, rows: &[R]) -> rusqlite::Result<()> {
+    let mut stmt = tx.prepare_cached(R::INSERT_SQL)?;
+    for row in rows {
+        row.insert(&mut stmt)?;
+    }
+    Ok(())
+}
+
+/// An ingest lane as the writer thread sees it (object safe: one writer, many row types).
+pub(crate) trait Lane: Send + Sync {
+    /// When this lane wants a flush; `None` when empty.
+    fn due(&self) -> Option<Instant>;
+    /// Writes the batches that are due (all of them when `all`).
+    fn flush(&self, shared: &Shared, all: bool);
+    /// Refuses further appends.
+    fn close(&self);
+}
+
+struct Buffer<R> {
+    rows: Vec<R>,
+    oldest: Option<Instant>,
+    closed: bool,
+}
+
+pub(crate) struct RowLane<R> {
+    config: IngestConfig,
+    buffer: Mutex<Buffer<R>>,
+    space: Condvar,
+}
+
+impl<R> RowLane<R> {
+    fn lock(&self) -> MutexGuard<'_, Buffer<R>> {
+        self.buffer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<R: Row> RowLane<R> {
+    /// Takes the next batch if one is due.
+    fn next_batch(&self, all: bool) -> Option<(Vec<R>, usize)> {
+        let mut buf = self.lock();
+        let size = self.config.batch_size;
+        let due = buf.oldest.is_some_and(|t| t.elapsed() >= self.config.interval);
+        if buf.rows.is_empty() || !(all || due || buf.rows.len() >= size) {
+            return None;
+        }
+        let batch = if buf.rows.len() <= size {
+            buf.oldest = None;
+            std::mem::take(&mut buf.rows)
+        } else {
+            let rest = buf.rows.split_off(size);
+            std::mem::replace(&mut buf.rows, rest)
+        };
+        let left = buf.rows.len();
+        drop(buf);
+        self.space.notify_all();
+        Some((batch, left))
+    }
+
+    fn write(&self, shared: &Shared, batch: Vec<R>) {
+        let n = batch.len() as u64;
+        let result = if shared.queue.is_abandoned() {
+            None
+        } else {
+            let mut conn = shared.conn();
+            Some(transact(
+                &mut conn,
+                shared.turn(),
+                &self.config.policy,
+                &shared.metrics,
+                "ingest batch",
+                |tx| insert_rows(tx, &batch).map(|()| ((), true)),
+            ))
+        };
+        let error = match result {
+            Some(Ok(((), hold))) => return shared.metrics.committed(0, n, hold),
+            Some(Err(error)) => {
+                shared.metrics.batch_failed(error.inner(), 0);
+                error.to_string()
+            }
+            None => "abandoned: the writer was dropped before the batch could be written".to_owned(),
+        };
+        shared.dead_letter(R::TYPE_NAME, n, serde_json::to_string(&batch), &error);
+    }
+}
+
+impl<R: Row> Lane for RowLane<R> {
+    fn due(&self) -> Option<Instant> {
+        let buf = self.lock();
+        if buf.rows.len() >= self.config.batch_size {
+            return Some(Instant::now());
+        }
+        buf.oldest.map(|t| t + self.config.interval)
+    }
+
+    fn flush(&self, shared: &Shared, all: bool) {
+        while let Some((batch, left)) = self.next_batch(all) {
+            shared.metrics.set_buffered(left);
+            self.write(shared, batch);
+        }
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.space.notify_all();
+    }
+}
+
+/// A handle for appending rows of type `R`; cloneable and `Send`. Appends return as soon as the
+/// row is buffered; the writer thread commits it within the interval. Rows whose batch fails
+/// after its retries are kept in the dead-letter store ([`Writer::replay`](super::Writer::replay)).
+///
+/// Holding an `Ingest` keeps the writer running, like a [`Writer`](super::Writer) handle.
+pub struct Ingest<R> {
+    lane: Arc<RowLane<R>>,
+    shared: Arc<Shared>,
+    _owner: Arc<Owner>,
+    _row: PhantomData<fn(R)>,
+}
+
+impl<R> Clone for Ingest<R> {
+    fn clone(&self) -> Self {
+        Ingest {
+            lane: Arc::clone(&self.lane),
+            shared: Arc::clone(&self.shared),
+            _owner: Arc::clone(&self._owner),
+            _row: PhantomData,
+        }
+    }
+}
+
+impl<R> std::fmt::Debug for Ingest<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ingest")
+            .field("writer", &self.shared.metrics.name())
+            .field("config", &self.lane.config)
+            .finish()
+    }
+}
+
+impl<R: Row> Ingest<R> {
+    pub(crate) fn new(shared: Arc<Shared>, owner: Arc<Owner>, config: IngestConfig) -> Self {
+        let lane = Arc::new(RowLane {
+            buffer: Mutex::new(Buffer {
+                rows: Vec::with_capacity(config.batch_size),
+                oldest: None,
+                closed: false,
+            }),
+            space: Condvar::new(),
+            config,
+        });
+        shared.add_lane(Arc::clone(&lane) as Arc<dyn Lane>);
+        Ingest { lane, shared, _owner: owner, _row: PhantomData }
+    }
+
+    /// Buffers `row`, blocking while the buffer is full.
+    ///
+    /// # Errors
+    ///
+    /// [`AppendError::Closed`] (with the row) once the writer is shut down.
+    pub fn append(&self, row: R) -> Result<(), AppendError<R>> {
+        self.push(row, true)
+    }
+
+    /// Buffers `row` if there is room.
+    ///
+    /// # Errors
+    ///
+    /// [`AppendError::Full`] when the buffer is full, [`AppendError::Closed`] once the writer is
+    /// shut down; either way the row is handed back.
+    pub fn try_append(&self, row: R) -> Result<(), AppendError<R>> {
+        self.push(row, false)
+    }
+
+    fn push(&self, row: R, block: bool) -> Result<(), AppendError<R>> {
+        let capacity = self.lane.config.capacity();
+        let mut buf = self.lane.lock();
+        while !buf.closed && buf.rows.len() >= capacity {
+            if !block {
+                return Err(AppendError::Full(row));
+            }
+            buf = self.lane.space.wait(buf).unwrap_or_else(PoisonError::into_inner);
+        }
+        if buf.closed {
+            return Err(AppendError::Closed(row));
+        }
+        buf.rows.push(row);
+        let len = buf.rows.len();
+        if len == 1 {
+            buf.oldest = Some(Instant::now());
+        }
+        drop(buf);
+        if len.is_multiple_of(self.lane.config.batch_size) {
+            self.shared.queue.wake_lanes();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,71 @@
+//! One writer per database file: group commit, sync and async handles, batched ingest, dead
+//! letters, metrics (feature `sqlite`).
+//!
+//! SQLite has one writer at a time and its busy handler is an unfair poll (DESIGN §3.7). Instead of
+//! retrying many connections against each other, a [`Writer`] puts a bounded queue in front of
+//! *one* write connection and commits many callers' requests in one transaction.
+//!
+//! - [`Writer::submit`] / [`Writer::submit_async`] / [`Writer::try_submit`]: a closure over the
+//!   transaction; its value comes back only after the transaction committed.
+//! - [`Writer::ingest`]: fire-and-forget appends of [`Row`]s, flushed in batches (spec 002).
+//! - [`Writer::replay`] and [`DeadLetterStore`]: batches that exhausted their retries are kept in
+//!   `<db>.deadletter.sqlite`, never dropped, and can be written back.
+//! - [`Writer::metrics`]: a [`WriterMetricsSnapshot`]; the same figures go to the `metrics` facade.
+//!
+//! # Design
+//!
+//! **Leader/follower group commit** (after RocksDB's write-group leader and MySQL's binlog group
+//! commit). A submitted request is queued. If nobody is writing, the *submitting thread* takes the
+//! leadership token, drains the queue (up to `max_batch`) into a group and runs it on the write
+//! connection itself: a lone producer pays no thread hand-off. Requests arriving while a group
+//! runs wait in the queue; when the leader finishes and finds the queue non-empty, it gives the
+//! token back and wakes the writer thread, which runs groups until the queue is empty. Under load,
+//! groups therefore grow by themselves to the number of waiting callers, with no timer. A non-zero
+//! `window` instead lets the writer thread wait for a fuller group, and then callers never lead.
+//!
+//! **One transaction per group, one savepoint per request.** A group runs in `BEGIN IMMEDIATE`;
+//! each request runs inside `SAVEPOINT`, so a permanent error of one request (a constraint) rolls
+//! back only that request, which gets [`WriteError::Rejected`], while the others commit. A
+//! retryable error (SQLITE_BUSY from another process, a busy `COMMIT`) rolls back the transaction
+//! and the [`RetryPolicy`](crate::RetryPolicy) re-runs the *whole group*: closures are `FnMut` and
+//! may run more than once; only the last run counts. Replies are sent after `COMMIT` returned OK,
+//! so an acknowledged write is in the file; a crash before that loses whole groups, never part of
+//! one. A closure that panics is caught and rolled back alone ([`WriteError::RequestPanicked`]):
+//! the panic never reaches the thread that happened to run the group.
+//!
+//! **The writer thread and its lifecycle.** [`Writer::open`] opens the write connection with the
+//! [`ConnectionProfile`](crate::sqlite::ConnectionProfile) and starts one thread named
+//! `sqlretry-writer`. It waits on a condition variable and (1) runs groups handed over by leaders
+//! and requests queued by async submitters (async code never touches SQLite on the runtime), and
+//! (2) flushes ingest lanes when a batch is full or its interval passed. The connection lives in a
+//! mutex shared by the thread and leading callers; exactly one of them uses it at a time.
+//! [`Writer::shutdown`] stops intake, drains the queue, flushes every ingest buffer, commits and
+//! joins the thread. Dropping the last handle ([`Writer`] or [`Ingest`]) does the same, but waits at
+//! most `drop_timeout`: past it, queued requests fail with [`WriteError::Closed`], buffered rows go
+//! to the dead-letter store, what was abandoned is logged at error level, and the thread is still
+//! joined. No thread outlives its owner.
+//!
+//! **Batched ingest** appends rows to a bounded buffer (appending blocks when full, `try_append`
+//! reports it); the writer thread writes them in batches of `batch_size` with the row type's cached
+//! `INSERT OR IGNORE` statement, each batch one transaction under
+//! [`RetryPolicy::batch_writes`](crate::RetryPolicy::batch_writes). A batch that exhausts it is
+//! appended to the dead-letter store (`synchronous=FULL`) and only then counted dead-lettered;
+//! `rows_lost` counts only rows the dead-letter store itself refused.
+
+mod core;
+mod dead_letter;
+mod error;
+mod group;
+mod handle;
+mod ingest;
+mod metrics;
+mod options;
+mod queue;
+mod request;
+
+pub use dead_letter::{DeadLetter, DeadLetterStore, ReplayReport};
+pub use error::{AppendError, WriteError, WriterError};
+pub use handle::Writer;
+pub use ingest::{Ingest, Row};
+pub use metrics::{LatencySummary, WriterMetricsSnapshot};
+pub use options::{IngestConfig, WriterConfig};

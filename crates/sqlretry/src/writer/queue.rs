@@ -1,0 +1,248 @@
+//! The bounded request queue and the leadership token of group commit.
+//!
+//! `busy` is the token: whoever sets it (a submitting thread that found the writer idle, or the
+//! writer thread) drains the queue into a group and runs it; nobody else takes requests meanwhile.
+//! All state changes happen under one mutex, and every wait re-checks its condition, so no wake-up
+//! is lost.
+
+use std::collections::VecDeque;
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::error::WriteError;
+use super::metrics::WriterMetrics;
+use super::request::Job;
+
+pub(crate) struct Queue {
+    state: Mutex<State>,
+    /// The writer thread waits here: work queued, a lane full, close, abandon.
+    work: Condvar,
+    /// Blocked synchronous submitters wait here for room.
+    space: Condvar,
+    #[cfg(feature = "tokio")]
+    space_async: tokio::sync::Notify,
+    capacity: usize,
+}
+
+#[derive(Default)]
+struct State {
+    jobs: VecDeque<Box<dyn Job>>,
+    closed: bool,
+    abandoned: bool,
+    busy: bool,
+    lanes_ready: bool,
+    /// The size of the last group taken: under load, the writer thread waits (up to the window)
+    /// until as many requests are queued again, so that groups keep the size the load gives them.
+    last_group: usize,
+    /// The writer thread is waiting for `last_group` requests; a push reaching it wakes it.
+    filling: bool,
+}
+
+/// What the writer thread should do next.
+pub(crate) enum Work {
+    /// Run this group (the thread holds the token; release it afterwards).
+    Group(Vec<Box<dyn Job>>),
+    /// Flush the ingest lanes that are due.
+    Lanes,
+    /// Closed and drained: flush everything left and stop.
+    Exit,
+    /// The drop deadline passed: give up on what is left and stop.
+    Abandon(Vec<Box<dyn Job>>),
+}
+
+/// The outcome of a push.
+pub(crate) enum Pushed {
+    /// Queued; someone else runs it.
+    Queued,
+    /// Queued, and the caller took the token: it must run this group, then [`Queue::release`].
+    Lead(Vec<Box<dyn Job>>),
+}
+
+impl Queue {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Queue {
+            state: Mutex::new(State::default()),
+            work: Condvar::new(),
+            space: Condvar::new(),
+            #[cfg(feature = "tokio")]
+            space_async: tokio::sync::Notify::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues `job`, waiting for room when `block`; leads when `lead` and nobody holds the token.
+    /// On `Err` the job is dropped (its caller is told by the error, not by its reply).
+    pub(crate) fn push(
+        &self,
+        job: Box<dyn Job>,
+        block: bool,
+        lead: Option<usize>,
+        metrics: &WriterMetrics,
+    ) -> Result<Pushed, WriteError> {
+        let mut st = self.lock();
+        loop {
+            if st.closed {
+                return Err(WriteError::Closed);
+            }
+            if st.jobs.len() < self.capacity {
+                break;
+            }
+            if !block {
+                return Err(WriteError::Full);
+            }
+            st = self.space.wait(st).unwrap_or_else(PoisonError::into_inner);
+        }
+        st.jobs.push_back(job);
+        if st.busy {
+            metrics.set_queue_depth(st.jobs.len(), false);
+            let filled = st.filling && st.jobs.len() >= st.last_group;
+            drop(st);
+            if filled {
+                self.work.notify_one();
+            }
+            return Ok(Pushed::Queued);
+        }
+        if let Some(max) = lead {
+            st.busy = true;
+            return Ok(Pushed::Lead(self.take(&mut st, max, metrics)));
+        }
+        drop(st);
+        self.work.notify_one();
+        Ok(Pushed::Queued)
+    }
+
+    /// Queues `job` if there is room (async submitters, who never lead); hands it back when full.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn push_or_return(
+        &self,
+        job: Box<dyn Job>,
+        metrics: &WriterMetrics,
+    ) -> Result<Result<(), Box<dyn Job>>, WriteError> {
+        let mut st = self.lock();
+        if st.closed {
+            return Err(WriteError::Closed);
+        }
+        if st.jobs.len() >= self.capacity {
+            return Ok(Err(job));
+        }
+        st.jobs.push_back(job);
+        metrics.set_queue_depth(st.jobs.len(), false);
+        let idle = !st.busy;
+        drop(st);
+        if idle {
+            self.work.notify_one();
+        }
+        Ok(Ok(()))
+    }
+
+    /// Waits (async) until a push may find room.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn space_notified(&self) -> tokio::sync::futures::Notified<'_> {
+        self.space_async.notified()
+    }
+
+    fn take(&self, st: &mut State, max: usize, metrics: &WriterMetrics) -> Vec<Box<dyn Job>> {
+        let n = st.jobs.len().min(max.max(1));
+        let group: Vec<_> = st.jobs.drain(..n).collect();
+        st.last_group = n;
+        metrics.set_queue_depth(st.jobs.len(), true);
+        self.space.notify_all();
+        #[cfg(feature = "tokio")]
+        self.space_async.notify_waiters();
+        group
+    }
+
+    /// Gives the token back after a group; the writer thread takes over if requests are waiting.
+    pub(crate) fn release(&self) {
+        let mut st = self.lock();
+        st.busy = false;
+        let wake = !st.jobs.is_empty() || st.closed;
+        drop(st);
+        if wake {
+            self.work.notify_one();
+        }
+    }
+
+    /// An ingest lane has a full batch.
+    pub(crate) fn wake_lanes(&self) {
+        self.lock().lanes_ready = true;
+        self.work.notify_one();
+    }
+
+    /// Stops intake; queued requests are still run.
+    pub(crate) fn close(&self) {
+        self.lock().closed = true;
+        self.wake_everyone();
+    }
+
+    /// Past the drop deadline: the writer thread fails what is left instead of running it.
+    pub(crate) fn abandon(&self) {
+        let mut st = self.lock();
+        st.closed = true;
+        st.abandoned = true;
+        drop(st);
+        self.wake_everyone();
+    }
+
+    fn wake_everyone(&self) {
+        self.work.notify_all();
+        self.space.notify_all();
+        #[cfg(feature = "tokio")]
+        self.space_async.notify_waiters();
+    }
+
+    pub(crate) fn is_abandoned(&self) -> bool {
+        self.lock().abandoned
+    }
+
+    /// The writer thread's wait: returns the next thing to do. `lanes_due` is the earliest time an
+    /// ingest lane wants a flush; `window` is how long to let a group fill before running it.
+    pub(crate) fn next_work(
+        &self,
+        lanes_due: Option<Instant>,
+        max_batch: usize,
+        window: Duration,
+        metrics: &WriterMetrics,
+    ) -> Work {
+        let mut st = self.lock();
+        loop {
+            let now = Instant::now();
+            if st.abandoned {
+                let left: Vec<_> = st.jobs.drain(..).collect();
+                metrics.set_queue_depth(0, true);
+                return Work::Abandon(left);
+            }
+            if !st.busy && !st.jobs.is_empty() {
+                // Take the token first, so that callers arriving during the window queue up
+                // instead of leading small groups of their own.
+                st.busy = true;
+                let end = now + window;
+                let target = st.last_group.clamp(1, max_batch);
+                st.filling = true;
+                while st.jobs.len() < target && !st.closed && !st.abandoned {
+                    let now = Instant::now();
+                    if now >= end {
+                        break;
+                    }
+                    st = self.work.wait_timeout(st, end - now).unwrap_or_else(PoisonError::into_inner).0;
+                }
+                st.filling = false;
+                return Work::Group(self.take(&mut st, max_batch, metrics));
+            }
+            if std::mem::take(&mut st.lanes_ready) || lanes_due.is_some_and(|due| due <= now) {
+                return Work::Lanes;
+            }
+            if st.closed && !st.busy && st.jobs.is_empty() {
+                return Work::Exit;
+            }
+            st = match lanes_due {
+                Some(due) => self.work.wait_timeout(st, due - now).unwrap_or_else(PoisonError::into_inner).0,
+                None => self.work.wait(st).unwrap_or_else(PoisonError::into_inner),
+            };
+        }
+    }
+}

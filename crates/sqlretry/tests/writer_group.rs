@@ -1,0 +1,362 @@
+//! Group commit in one process: many producers, savepoint isolation, async, backpressure,
+//! shutdown and drop draining. Real files, real threads.
+#![allow(clippy::unwrap_used)]
+
+mod writer_common;
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Barrier, mpsc};
+use std::time::{Duration, Instant};
+
+use sqlretry::writer::{AppendError, IngestConfig, WriteError, Writer, WriterConfig};
+use writer_common::{count, tick, writer};
+
+fn insert_item(id: i64) -> impl FnMut(&rusqlite::Transaction<'_>) -> rusqlite::Result<i64> + Send + 'static {
+    move |tx| {
+        tx.execute("INSERT INTO items (id, v) VALUES (?1, 'x')", [id])?;
+        Ok(id)
+    }
+}
+
+/// Holds the write connection (a running request that waits) until [`Gate::open`], so that the
+/// next requests queue up.
+struct Gate {
+    barrier: Arc<Barrier>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Gate {
+    fn close(writer: &Writer) -> Gate {
+        let (entered_tx, entered) = mpsc::channel();
+        let barrier = Arc::new(Barrier::new(2));
+        let thread = {
+            let (writer, barrier) = (writer.clone(), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                writer
+                    .submit(move |_tx| {
+                        let _ = entered_tx.send(());
+                        barrier.wait();
+                        Ok(())
+                    })
+                    .unwrap();
+            })
+        };
+        entered.recv().unwrap();
+        Gate { barrier, thread }
+    }
+
+    fn open(self) {
+        self.barrier.wait();
+        self.thread.join().unwrap();
+    }
+}
+
+fn wait_until_queued(writer: &Writer, depth: u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while writer.metrics().queue_depth < depth {
+        assert!(Instant::now() < deadline, "requests never queued: {:?}", writer.metrics());
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn many_producers_are_grouped_and_each_acknowledged_after_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("group.db");
+    let writer = writer(&path, WriterConfig::default());
+    let producers = 16;
+    let per = 300;
+    let handles: Vec<_> = (0..producers)
+        .map(|p| {
+            let writer = writer.clone();
+            let path = path.clone();
+            std::thread::spawn(move || {
+                // A second connection reads each acknowledged row: committed, not just queued.
+                let reader = rusqlite::Connection::open(&path).unwrap();
+                for i in 0..per {
+                    let id = writer.submit(insert_item(p * per + i)).unwrap();
+                    let seen: i64 = reader
+                        .query_row("SELECT count(*) FROM items WHERE id = ?1", [id], |r| r.get(0))
+                        .unwrap();
+                    assert_eq!(seen, 1, "acknowledged id {id} not visible to another connection");
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let m = writer.shutdown().unwrap();
+    assert_eq!(count(&path, "SELECT count(*) FROM items"), producers * per);
+    assert_eq!(m.requests_committed, (producers * per + 1) as u64);
+    // Grouping happened: fewer transactions than requests.
+    assert!(m.batches_written < m.requests_committed, "{m:?}");
+    assert_eq!((m.requests_failed, m.batch_failures, m.rows_lost), (0, 0, 0));
+}
+
+#[test]
+fn a_constraint_violation_fails_alone_while_its_group_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("savepoint.db");
+    let writer = writer(&path, WriterConfig::default());
+    // Hold the connection so that the next requests queue up into one group.
+    let gate = Gate::close(&writer);
+    let mut handles = Vec::new();
+    for id in 1..=9_i64 {
+        let writer = writer.clone();
+        handles.push(std::thread::spawn(move || {
+            writer.submit(move |tx| {
+                // Request 5 writes a row, then violates NOT NULL: its first row must vanish too.
+                tx.execute("INSERT INTO items (id, v) VALUES (?1, 'ok')", [id * 100])?;
+                let v: Option<&str> = if id == 5 { None } else { Some("v") };
+                tx.execute("INSERT INTO items (id, v) VALUES (?1, ?2)", rusqlite::params![id, v])?;
+                Ok(id)
+            })
+        }));
+    }
+    wait_until_queued(&writer, 9);
+    gate.open();
+    for (i, h) in handles.into_iter().enumerate() {
+        let id = i as i64 + 1;
+        match h.join().unwrap() {
+            Ok(got) => assert_eq!(got, id),
+            Err(WriteError::Rejected(e)) => {
+                assert_eq!(id, 5);
+                assert_eq!(sqlretry::sqlite::extended_code(&e), Some(1299)); // SQLITE_CONSTRAINT_NOTNULL
+            }
+            Err(e) => panic!("request {id}: {e}"),
+        }
+    }
+    let m = writer.shutdown().unwrap();
+    assert_eq!(count(&path, "SELECT count(*) FROM items WHERE id < 100"), 8);
+    assert_eq!(count(&path, "SELECT count(*) FROM items WHERE id >= 100"), 8);
+    assert_eq!(count(&path, "SELECT count(*) FROM items WHERE id IN (5, 500)"), 0);
+    assert_eq!(m.requests_rejected, 1);
+    // The nine queued requests went into one group (plus the schema and the gate: 3 transactions).
+    assert_eq!(m.batches_written, 3, "{m:?}");
+}
+
+#[test]
+fn a_lone_rejected_request_is_rolled_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lone.db");
+    let writer = writer(&path, WriterConfig::default());
+    let err = writer
+        .submit(|tx| {
+            tx.execute("INSERT INTO items (id, v) VALUES (1, 'a')", [])?;
+            tx.execute("INSERT INTO items (id, v) VALUES (1, 'again')", [])
+        })
+        .unwrap_err();
+    assert!(matches!(err, WriteError::Rejected(_)), "{err}");
+    drop(writer);
+    assert_eq!(count(&path, "SELECT count(*) FROM items"), 0);
+}
+
+#[test]
+fn async_submit_commits_without_blocking_the_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("async.db");
+    let writer = writer(&path, WriterConfig::default().with_queue_capacity(8));
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let ids = rt.block_on(async {
+        // One runtime thread, 200 concurrent submits through a queue of 8: if a submit blocked the
+        // thread, the others could not make progress and this would deadlock.
+        let tasks: Vec<_> = (0..200)
+            .map(|i| {
+                tokio::spawn({
+                    let writer = writer.clone();
+                    async move { writer.submit_async(insert_item(i)).await }
+                })
+            })
+            .collect();
+        let mut ids = Vec::new();
+        for t in tasks {
+            ids.push(t.await.unwrap().unwrap());
+        }
+        ids
+    });
+    assert_eq!(ids, (0..200).collect::<Vec<_>>());
+    writer.shutdown().unwrap();
+    assert_eq!(count(&path, "SELECT count(*) FROM items"), 200);
+}
+
+#[test]
+fn a_full_queue_blocks_submit_and_try_submit_reports_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("full.db");
+    let writer = writer(&path, WriterConfig::default().with_queue_capacity(4));
+    let ingest = writer.ingest(IngestConfig::default().with_capacity(1000).with_batch_size(1000));
+    let gate = Gate::close(&writer);
+    let queued: Vec<_> = (0..4)
+        .map(|i| {
+            let writer = writer.clone();
+            std::thread::spawn(move || writer.submit(insert_item(i)))
+        })
+        .collect();
+    wait_until_queued(&writer, 4);
+    assert!(matches!(writer.try_submit(insert_item(99)), Err(WriteError::Full)));
+    let blocked = {
+        let writer = writer.clone();
+        std::thread::spawn(move || writer.submit(insert_item(4)))
+    };
+    // Ingest memory is bounded the same way: one batch in flight (the writer thread took it and
+    // waits for the connection) plus a full buffer; the next row is refused, not buffered.
+    for i in 0..2000 {
+        ingest.append(tick(i)).unwrap();
+    }
+    assert!(matches!(ingest.try_append(tick(2000)), Err(AppendError::Full(t)) if t.ts_ms == 2000));
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(!blocked.is_finished(), "submit returned while the queue was full");
+    assert_eq!(writer.metrics().queue_depth, 4);
+    gate.open();
+    for h in queued {
+        h.join().unwrap().unwrap();
+    }
+    assert_eq!(blocked.join().unwrap().unwrap(), 4);
+    let m = writer.shutdown().unwrap();
+    assert_eq!(count(&path, "SELECT count(*) FROM items"), 5);
+    assert_eq!((m.rows_written, m.rows_lost), (2000, 0));
+}
+
+/// Producers race a shutdown: every request acknowledged is in the file, every other one got
+/// `Closed` and is not.
+#[test]
+fn shutdown_drains_the_queue_and_nothing_acknowledged_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shutdown.db");
+    let writer = writer(&path, WriterConfig::default().with_window(Duration::from_millis(2)));
+    let (acked_tx, acked_rx) = mpsc::channel();
+    let producers: Vec<_> = (0..8_i64)
+        .map(|p| {
+            let (writer, acked_tx) = (writer.clone(), acked_tx.clone());
+            std::thread::spawn(move || {
+                for i in 0..100_000 {
+                    match writer.submit(insert_item(p * 1_000_000 + i)) {
+                        Ok(id) => acked_tx.send(id).unwrap(),
+                        Err(WriteError::Closed) => return,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    drop(acked_tx);
+    let first: Vec<i64> = acked_rx.iter().take(500).collect();
+    let m = writer.shutdown().unwrap();
+    for p in producers {
+        p.join().unwrap();
+    }
+    let acked: BTreeSet<i64> = first.into_iter().chain(acked_rx.iter()).collect();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let stored: BTreeSet<i64> = conn
+        .prepare("SELECT id FROM items")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(stored, acked);
+    assert_eq!(m.requests_committed, acked.len() as u64 + 1);
+    assert!(matches!(writer.submit(insert_item(-1)), Err(WriteError::Closed)));
+}
+
+#[test]
+fn dropping_the_last_handle_flushes_buffered_rows_and_joins() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("drop.db");
+    let writer = writer(&path, WriterConfig::default());
+    // An interval and a batch size that never trigger: only the drop can flush these.
+    let ingest = writer
+        .ingest(IngestConfig::default().with_interval(Duration::from_secs(3600)).with_batch_size(100_000));
+    drop(writer);
+    let appenders: Vec<_> = (0..4_i64)
+        .map(|p| {
+            let ingest = ingest.clone();
+            std::thread::spawn(move || (0..2500).for_each(|i| ingest.append(tick(p * 2500 + i)).unwrap()))
+        })
+        .collect();
+    for a in appenders {
+        a.join().unwrap();
+    }
+    assert_eq!(count(&path, "SELECT count(*) FROM ticks"), 0);
+    let started = Instant::now();
+    drop(ingest); // the last handle: drains, commits, joins
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(count(&path, "SELECT count(*) FROM ticks"), 10_000);
+}
+
+#[test]
+fn ingest_flushes_by_size_and_by_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ingest.db");
+    let writer = writer(&path, WriterConfig::default());
+    let ingest =
+        writer.ingest(IngestConfig::default().with_batch_size(100).with_interval(Duration::from_millis(50)));
+    for i in 0..250 {
+        ingest.append(tick(i)).unwrap();
+    }
+    // Two full batches by size, the last 50 by interval; duplicates are ignored by the natural key.
+    for i in 0..250 {
+        ingest.append(tick(i)).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while writer.metrics().rows_written < 500 {
+        assert!(Instant::now() < deadline, "{:?}", writer.metrics());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(count(&path, "SELECT count(*) FROM ticks"), 250);
+    let m = writer.metrics();
+    assert!(m.batches_written >= 6, "{m:?}");
+    assert_eq!(m.batch_success_rate, Some(1.0));
+    let json = serde_json::to_value(&m).unwrap();
+    assert_eq!(json["rows_lost"], 0);
+}
+
+/// The same figures go through the `metrics` facade. A lone caller leads its own group, so the
+/// counters are recorded on this thread, where a local recorder sees them.
+#[test]
+fn metrics_reach_the_metrics_facade() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("facade.db");
+    let writer = writer(&path, WriterConfig::default().with_name("facade"));
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    metrics::with_local_recorder(&recorder, || {
+        writer.submit(insert_item(1)).unwrap();
+        let _ = writer.submit(insert_item(1)).unwrap_err();
+    });
+    let text = handle.render();
+    assert!(text.contains(r#"sqlretry_writer_batches_written_total{writer="facade"} 1"#), "{text}");
+    assert!(text.contains(r#"sqlretry_writer_requests_rejected_total{writer="facade"} 1"#), "{text}");
+    assert!(text.contains("sqlretry_writer_lock_hold_seconds"), "{text}");
+    writer.shutdown().unwrap();
+}
+
+#[test]
+fn a_panicking_request_is_rejected_alone_and_the_writer_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("panic.db");
+    let writer = writer(&path, WriterConfig::default());
+    let gate = Gate::close(&writer);
+    let handles: Vec<_> = (1..=3_i64)
+        .map(|id| {
+            let writer = writer.clone();
+            std::thread::spawn(move || {
+                writer.submit(move |tx| {
+                    tx.execute("INSERT INTO items (id, v) VALUES (?1, 'x')", [id])?;
+                    assert!(id != 2, "request 2 panics");
+                    Ok(id)
+                })
+            })
+        })
+        .collect();
+    wait_until_queued(&writer, 3);
+    gate.open();
+    let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert!(matches!(results[0], Ok(1)));
+    assert!(matches!(results[1], Err(WriteError::RequestPanicked)), "{results:?}");
+    assert!(matches!(results[2], Ok(3)));
+    assert_eq!(writer.submit(insert_item(4)).unwrap(), 4);
+    writer.shutdown().unwrap();
+    assert_eq!(count(&path, "SELECT count(*) FROM items"), 3);
+}
