@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use sqlretry::sqlite::Store;
-use sqlretry::writer::{IngestConfig, Row, Writer, WriterConfig};
+use sqlretry::writer::{IngestOptions, Row, Writer, WriterOptions};
 
 const ROLE: &str = "WRITER_BENCH_ROLE";
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS items (id INTEGER PRIMARY KEY, producer INTEGER NOT NULL, payload TEXT NOT NULL);
@@ -124,9 +124,9 @@ fn direct(dir: &Path, name: &str, producers: usize, per: usize) -> Outcome {
     )
 }
 
-fn writer_config() -> WriterConfig {
+fn writer_config() -> WriterOptions {
     let config =
-        WriterConfig::default().with_process_lock(std::env::var_os("WRITER_BENCH_NO_PROCESS_LOCK").is_none());
+        WriterOptions::default().with_process_lock(std::env::var_os("WRITER_BENCH_NO_PROCESS_LOCK").is_none());
     match std::env::var("WRITER_BENCH_WINDOW_US").ok().and_then(|v| v.parse().ok()) {
         Some(us) => config.with_window(Duration::from_micros(us)),
         None => config,
@@ -275,8 +275,8 @@ fn ingest_child() {
     let path = std::env::var("WRITER_BENCH_DB").unwrap();
     let producers = env_usize("WRITER_BENCH_PRODUCERS", 20);
     let per = env_usize("WRITER_BENCH_PER", 30_000);
-    let writer = Writer::open(&path, WriterConfig::default()).unwrap();
-    let ingest = writer.ingest::<Tick>(IngestConfig::default());
+    let writer = Writer::open(&path, WriterOptions::default()).unwrap();
+    let ingest = writer.ingest::<Tick>(IngestOptions::default());
     let start = Instant::now();
     let handles: Vec<_> = (0..producers)
         .map(|p| {

@@ -28,11 +28,18 @@
 //! require_wal = true            # false: a logged warning instead of an error where WAL is impossible
 //! lock_hold_warning = "1s"
 //!
-//! [writer]
-//! max_batch = 500
+//! [writer]                      # one writer per file, group commit
+//! max_batch = 512               # requests per group transaction
+//! window = "0s"                 # how long a group may fill under load
+//! queue_capacity = 4096
+//! alert_threshold = 10          # failed batches before the alert (spec 002)
+//! drop_timeout = "10s"
+//! process_lock = true           # writers in other processes take turns through a file lock
+//!
+//! [ingest]                      # batched fire-and-forget rows (spec 002)
+//! batch_size = 500
 //! flush_interval = "100ms"
-//! queue_capacity = 10000
-//! alert_threshold = 10
+//! capacity = 20000
 //! ```
 //!
 //! An environment variable overrides one key: its path in capitals, dots as underscores, after
@@ -83,6 +90,8 @@ pub struct Config {
     pub sqlite: SqliteConfig,
     /// The one-writer-per-file layer.
     pub writer: WriterConfig,
+    /// The batched ingest path.
+    pub ingest: IngestConfig,
 }
 
 /// `[retry.*]`: one policy per kind of operation.
@@ -246,30 +255,57 @@ impl Default for SqliteConfig {
     }
 }
 
-/// `[writer]`: the one-writer-per-file layer.
+/// `[writer]`: the one-writer-per-file layer (group commit).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct WriterConfig {
-    /// Most requests (or ingest rows) committed in one transaction (default 500, spec 002).
+    /// Most requests committed in one group transaction (default 512).
     pub max_batch: usize,
-    /// How long the batched ingest path waits before flushing a partial batch (default 100 ms).
+    /// How long the writer thread lets a group fill under load (default 0: run at once).
     #[serde(with = "duration")]
-    pub flush_interval: Duration,
-    /// Requests that may wait in the queue before submitters block (default 10,000).
+    pub window: Duration,
+    /// Requests that may wait in the queue before submitters block (default 4096).
     pub queue_capacity: usize,
     /// Failed batches before the alert fires (default 10, spec 002).
     pub alert_threshold: u64,
+    /// How long dropping the last handle waits for the queue to drain (default 10 s).
+    #[serde(with = "duration")]
+    pub drop_timeout: Duration,
+    /// Writers of one file in different processes take turns through a file lock (default on).
+    pub process_lock: bool,
 }
 
 impl Default for WriterConfig {
     fn default() -> Self {
         WriterConfig {
-            max_batch: 500,
-            flush_interval: Duration::from_millis(100),
-            queue_capacity: 10_000,
+            max_batch: 512,
+            window: Duration::ZERO,
+            queue_capacity: 4096,
             alert_threshold: 10,
+            drop_timeout: Duration::from_secs(10),
+            process_lock: true,
         }
+    }
+}
+
+/// `[ingest]`: the batched, fire-and-forget append path (spec 002).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct IngestConfig {
+    /// Rows per batch transaction (default 500, spec 002).
+    pub batch_size: usize,
+    /// The longest a row waits before its batch is flushed (default 100 ms, spec 002).
+    #[serde(with = "duration")]
+    pub flush_interval: Duration,
+    /// Rows buffered before `append` blocks (default 20,000).
+    pub capacity: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig { batch_size: 500, flush_interval: Duration::from_millis(100), capacity: 20_000 }
     }
 }
 
@@ -292,9 +328,14 @@ const KEYS: &[&str] = &[
     "sqlite.require_wal",
     "sqlite.lock_hold_warning",
     "writer.max_batch",
-    "writer.flush_interval",
+    "writer.window",
     "writer.queue_capacity",
     "writer.alert_threshold",
+    "writer.drop_timeout",
+    "writer.process_lock",
+    "ingest.batch_size",
+    "ingest.flush_interval",
+    "ingest.capacity",
 ];
 
 const KINDS: [&str; 5] = ["write", "read", "batch", "state_store", "file_lock"];
@@ -427,15 +468,26 @@ impl Config {
         self.batch_policy()?;
         self.state_store_policy()?;
         self.file_lock_policy()?;
-        let w = &self.writer;
-        for (field, value) in [("writer.max_batch", w.max_batch), ("writer.queue_capacity", w.queue_capacity)]
-        {
+        let (w, i) = (&self.writer, &self.ingest);
+        for (field, value) in [
+            ("writer.max_batch", w.max_batch),
+            ("writer.queue_capacity", w.queue_capacity),
+            ("ingest.batch_size", i.batch_size),
+            ("ingest.capacity", i.capacity),
+        ] {
             if value == 0 {
                 return Err(ConfigError::invalid(field, 0, "must be at least 1"));
             }
         }
-        if w.flush_interval.is_zero() {
-            return Err(ConfigError::invalid("writer.flush_interval", "0s", "must be longer than zero"));
+        if i.flush_interval.is_zero() {
+            return Err(ConfigError::invalid("ingest.flush_interval", "0s", "must be longer than zero"));
+        }
+        if i.capacity < i.batch_size {
+            return Err(ConfigError::invalid(
+                "ingest.capacity",
+                i.capacity,
+                format!("must hold at least one batch ({} rows)", i.batch_size),
+            ));
         }
         Ok(())
     }
@@ -602,7 +654,7 @@ mod tests {
         assert_eq!(c.write_policy().unwrap().max_attempts(), 10);
         assert_eq!(c.state_store_policy().unwrap().max_attempts(), 5);
         assert_eq!(c.sqlite.busy_timeout, Duration::from_secs(5));
-        assert_eq!(c.writer.max_batch, 500);
+        assert_eq!((c.writer.max_batch, c.ingest.batch_size), (512, 500));
     }
 
     #[test]
@@ -643,7 +695,8 @@ mod tests {
             ("[retry.write]\ndeadline = \"0s\"", "retry.write.deadline"),
             ("[budget]\nratio = -1.0", "budget.ratio"),
             ("[writer]\nmax_batch = 0", "writer.max_batch"),
-            ("[writer]\nflush_interval = \"0s\"", "writer.flush_interval"),
+            ("[ingest]\nflush_interval = \"0s\"", "ingest.flush_interval"),
+            ("[ingest]\nbatch_size = 500\ncapacity = 10", "ingest.capacity"),
         ];
         for (text, field) in cases {
             let err = Config::from_toml_str(text).unwrap().validate().unwrap_err();
@@ -694,16 +747,18 @@ mod tests {
                 "preset" => "reads",
                 "jitter" => "full",
                 "synchronous" => "full",
-                "foreign_keys" | "require_wal" => "true",
+                "foreign_keys" | "require_wal" | "process_lock" => "true",
                 k if k.ends_with("delay")
                     || k == "deadline"
                     || k.ends_with("timeout")
                     || k.ends_with("warning")
-                    || k.ends_with("interval") =>
+                    || k.ends_with("interval")
+                    || k == "window" =>
                 {
                     "3ms"
                 }
                 "multiplier" | "ratio" | "jitter_factor" => "0.5",
+                "capacity" => "30000",
                 _ => "3",
             };
             let var = format!("{ENV_PREFIX}{}", key.replace('.', "_").to_uppercase());

@@ -124,4 +124,4 @@ pub use retry::Retry;
 #[cfg(feature = "sqlite")]
 pub use sqlite::{ConnectionProfile, OpenError, Store, StoreOptions};
 #[cfg(feature = "sqlite")]
-pub use writer::{IngestConfig, Row, WriteError, Writer, WriterConfig};
+pub use writer::{IngestOptions, Row, WriteError, Writer, WriterOptions};

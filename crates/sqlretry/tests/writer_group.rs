@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Barrier, mpsc};
 use std::time::{Duration, Instant};
 
-use sqlretry::writer::{AppendError, IngestConfig, WriteError, Writer, WriterConfig};
+use sqlretry::writer::{AppendError, IngestOptions, WriteError, Writer, WriterOptions};
 use writer_common::{count, tick, writer};
 
 fn insert_item(id: i64) -> impl FnMut(&rusqlite::Transaction<'_>) -> rusqlite::Result<i64> + Send + 'static {
@@ -63,7 +63,7 @@ fn wait_until_queued(writer: &Writer, depth: u64) {
 fn many_producers_are_grouped_and_each_acknowledged_after_commit() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("group.db");
-    let writer = writer(&path, WriterConfig::default());
+    let writer = writer(&path, WriterOptions::default());
     let producers = 16;
     let per = 300;
     let handles: Vec<_> = (0..producers)
@@ -98,7 +98,7 @@ fn many_producers_are_grouped_and_each_acknowledged_after_commit() {
 fn a_constraint_violation_fails_alone_while_its_group_commits() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("savepoint.db");
-    let writer = writer(&path, WriterConfig::default());
+    let writer = writer(&path, WriterOptions::default());
     // Hold the connection so that the next requests queue up into one group.
     let gate = Gate::close(&writer);
     let mut handles = Vec::new();
@@ -140,7 +140,7 @@ fn a_constraint_violation_fails_alone_while_its_group_commits() {
 fn a_lone_rejected_request_is_rolled_back() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lone.db");
-    let writer = writer(&path, WriterConfig::default());
+    let writer = writer(&path, WriterOptions::default());
     let err = writer
         .submit(|tx| {
             tx.execute("INSERT INTO items (id, v) VALUES (1, 'a')", [])?;
@@ -156,7 +156,7 @@ fn a_lone_rejected_request_is_rolled_back() {
 fn async_submit_commits_without_blocking_the_runtime() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("async.db");
-    let writer = writer(&path, WriterConfig::default().with_queue_capacity(8));
+    let writer = writer(&path, WriterOptions::default().with_queue_capacity(8));
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let ids = rt.block_on(async {
         // One runtime thread, 200 concurrent submits through a queue of 8: if a submit blocked the
@@ -184,8 +184,8 @@ fn async_submit_commits_without_blocking_the_runtime() {
 fn a_full_queue_blocks_submit_and_try_submit_reports_full() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("full.db");
-    let writer = writer(&path, WriterConfig::default().with_queue_capacity(4));
-    let ingest = writer.ingest(IngestConfig::default().with_capacity(1000).with_batch_size(1000));
+    let writer = writer(&path, WriterOptions::default().with_queue_capacity(4));
+    let ingest = writer.ingest(IngestOptions::default().with_capacity(1000).with_batch_size(1000));
     let gate = Gate::close(&writer);
     let queued: Vec<_> = (0..4)
         .map(|i| {
@@ -224,7 +224,7 @@ fn a_full_queue_blocks_submit_and_try_submit_reports_full() {
 fn shutdown_drains_the_queue_and_nothing_acknowledged_is_missing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("shutdown.db");
-    let writer = writer(&path, WriterConfig::default().with_window(Duration::from_millis(2)));
+    let writer = writer(&path, WriterOptions::default().with_window(Duration::from_millis(2)));
     let (acked_tx, acked_rx) = mpsc::channel();
     let producers: Vec<_> = (0..8_i64)
         .map(|p| {
@@ -264,10 +264,10 @@ fn shutdown_drains_the_queue_and_nothing_acknowledged_is_missing() {
 fn dropping_the_last_handle_flushes_buffered_rows_and_joins() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("drop.db");
-    let writer = writer(&path, WriterConfig::default());
+    let writer = writer(&path, WriterOptions::default());
     // An interval and a batch size that never trigger: only the drop can flush these.
     let ingest = writer
-        .ingest(IngestConfig::default().with_interval(Duration::from_secs(3600)).with_batch_size(100_000));
+        .ingest(IngestOptions::default().with_interval(Duration::from_secs(3600)).with_batch_size(100_000));
     drop(writer);
     let appenders: Vec<_> = (0..4_i64)
         .map(|p| {
@@ -289,9 +289,9 @@ fn dropping_the_last_handle_flushes_buffered_rows_and_joins() {
 fn ingest_flushes_by_size_and_by_interval() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ingest.db");
-    let writer = writer(&path, WriterConfig::default());
+    let writer = writer(&path, WriterOptions::default());
     let ingest =
-        writer.ingest(IngestConfig::default().with_batch_size(100).with_interval(Duration::from_millis(50)));
+        writer.ingest(IngestOptions::default().with_batch_size(100).with_interval(Duration::from_millis(50)));
     for i in 0..250 {
         ingest.append(tick(i)).unwrap();
     }
@@ -318,7 +318,7 @@ fn ingest_flushes_by_size_and_by_interval() {
 fn metrics_reach_the_metrics_facade() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("facade.db");
-    let writer = writer(&path, WriterConfig::default().with_name("facade"));
+    let writer = writer(&path, WriterOptions::default().with_name("facade"));
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
     let handle = recorder.handle();
     metrics::with_local_recorder(&recorder, || {
@@ -336,7 +336,7 @@ fn metrics_reach_the_metrics_facade() {
 fn a_panicking_request_is_rejected_alone_and_the_writer_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("panic.db");
-    let writer = writer(&path, WriterConfig::default());
+    let writer = writer(&path, WriterOptions::default());
     let gate = Gate::close(&writer);
     let handles: Vec<_> = (1..=3_i64)
         .map(|id| {

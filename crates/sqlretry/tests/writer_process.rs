@@ -13,7 +13,7 @@ use std::time::Duration;
 use sqlretry::RetryPolicy;
 use sqlretry::backoff::ConstantBuilder;
 use sqlretry::sqlite::ConnectionProfile;
-use sqlretry::writer::{DeadLetterStore, IngestConfig, WriteError, Writer, WriterConfig};
+use sqlretry::writer::{DeadLetterStore, IngestOptions, WriteError, Writer, WriterOptions};
 use writer_common::{ChildProcess, DB, ROLE, Tick, count, tick, wait_for_parent, writer};
 
 /// The child side. Does nothing in a normal test run.
@@ -33,7 +33,7 @@ fn child() {
         }
         "load" => {
             // Four producers writing through one Writer; each acknowledged id is printed.
-            let writer = Writer::open(&db, WriterConfig::default()).unwrap();
+            let writer = Writer::open(&db, WriterOptions::default()).unwrap();
             println!("ready");
             let producers: Vec<_> = (0..4_i64)
                 .map(|p| {
@@ -75,8 +75,8 @@ fn constant_policy(max_attempts: u32) -> RetryPolicy {
 }
 
 /// No busy handler; retries every 5 ms for up to 5 s.
-fn patient_config() -> WriterConfig {
-    WriterConfig::default()
+fn patient_config() -> WriterOptions {
+    WriterOptions::default()
         .with_profile(ConnectionProfile::default().with_busy_timeout(Duration::ZERO))
         .with_policy(constant_policy(1000))
 }
@@ -117,12 +117,12 @@ fn a_group_waits_for_another_process_holding_the_lock_then_commits() {
 fn past_the_policy_batches_are_dead_lettered_and_replay_restores_every_row() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("dead.db");
-    let config = WriterConfig::default()
+    let config = WriterOptions::default()
         .with_profile(ConnectionProfile::default().with_busy_timeout(Duration::from_millis(20)))
         .with_policy(RetryPolicy::builder().max_attempts(2).build().unwrap())
         .with_alert_threshold(1);
     let writer = writer(&path, config.clone());
-    let ingest = writer.ingest::<Tick>(IngestConfig::default()); // batch_writes: 3 attempts
+    let ingest = writer.ingest::<Tick>(IngestOptions::default()); // batch_writes: 3 attempts
     let mut locker = ChildProcess::spawn("child", "lock", &path);
     locker.expect_line("locked");
     for i in 0..1200 {
@@ -174,7 +174,7 @@ fn dropping_the_writer_while_another_process_holds_the_lock_is_bounded_and_loses
     let path = dir.path().join("stuck.db");
     let config = patient_config().with_drop_timeout(Duration::from_millis(300));
     let writer = writer(&path, config);
-    let ingest = writer.ingest::<Tick>(IngestConfig::default().with_policy(constant_policy(100)));
+    let ingest = writer.ingest::<Tick>(IngestOptions::default().with_policy(constant_policy(100)));
     let mut locker = ChildProcess::spawn("child", "lock", &path);
     locker.expect_line("locked");
     for i in 0..700 {
@@ -198,7 +198,7 @@ fn dropping_the_writer_while_another_process_holds_the_lock_is_bounded_and_loses
 fn sigkill_mid_load_leaves_an_intact_file_with_every_acknowledged_write() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("killed.db");
-    writer(&path, WriterConfig::default()).shutdown().unwrap();
+    writer(&path, WriterOptions::default()).shutdown().unwrap();
     let mut child = ChildProcess::spawn("child", "load", &path);
     child.expect_line("ready");
     let mut acked = BTreeSet::new();

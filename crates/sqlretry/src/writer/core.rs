@@ -13,12 +13,12 @@ use super::error::{WriteError, WriterError};
 use super::group::run_group;
 use super::ingest::Lane;
 use super::metrics::WriterMetrics;
-use super::options::WriterConfig;
+use super::options::WriterOptions;
 use super::queue::{Queue, Work};
 use super::request::Job;
 
 pub(crate) struct Shared {
-    pub(crate) config: WriterConfig,
+    pub(crate) config: WriterOptions,
     pub(crate) path: PathBuf,
     conn: Mutex<Connection>,
     turn: Option<std::fs::File>,
@@ -144,7 +144,7 @@ pub(crate) struct Owner {
 
 impl Owner {
     /// Opens the write connection and starts the thread.
-    pub(crate) fn start(path: &Path, config: WriterConfig) -> Result<(Arc<Shared>, Arc<Owner>), WriterError> {
+    pub(crate) fn start(path: &Path, config: WriterOptions) -> Result<(Arc<Shared>, Arc<Owner>), WriterError> {
         let conn = config.profile.open(path)?;
         let name = config.name.clone().unwrap_or_else(|| {
             path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())

@@ -10,7 +10,7 @@ use super::dead_letter::{self, DeadLetterStore, ReplayReport};
 use super::error::{WriteError, WriterError};
 use super::ingest::{Ingest, Row};
 use super::metrics::{WriterMetrics, WriterMetricsSnapshot};
-use super::options::{IngestConfig, WriterConfig};
+use super::options::{IngestOptions, WriterOptions};
 use super::queue::Pushed;
 use super::request::{Reply, Request};
 
@@ -20,10 +20,10 @@ use super::request::{Reply, Request};
 /// # Examples
 ///
 /// ```
-/// use sqlretry::writer::{Writer, WriterConfig, WriteError};
+/// use sqlretry::writer::{Writer, WriterOptions, WriteError};
 ///
 /// let dir = tempfile::tempdir()?;
-/// let writer = Writer::open(dir.path().join("app.db"), WriterConfig::default())?;
+/// let writer = Writer::open(dir.path().join("app.db"), WriterOptions::default())?;
 /// writer.submit(|tx| tx.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)"))?;
 ///
 /// // The result arrives after the transaction committed.
@@ -64,7 +64,7 @@ impl Writer {
     ///
     /// [`WriterError::Open`] if the file cannot be opened and set up, [`WriterError::Spawn`] if
     /// the thread cannot be started.
-    pub fn open(path: impl AsRef<Path>, config: WriterConfig) -> Result<Writer, WriterError> {
+    pub fn open(path: impl AsRef<Path>, config: WriterOptions) -> Result<Writer, WriterError> {
         let (shared, owner) = Owner::start(path.as_ref(), config)?;
         Ok(Writer { shared, owner })
     }
@@ -142,10 +142,10 @@ impl Writer {
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-    /// use sqlretry::writer::{Writer, WriterConfig};
+    /// use sqlretry::writer::{Writer, WriterOptions};
     ///
     /// let dir = tempfile::tempdir()?;
-    /// let writer = Writer::open(dir.path().join("app.db"), WriterConfig::default())?;
+    /// let writer = Writer::open(dir.path().join("app.db"), WriterOptions::default())?;
     /// let n = writer.submit_async(|tx| tx.execute_batch("CREATE TABLE t (x)").map(|()| 1)).await?;
     /// assert_eq!(n, 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -178,7 +178,7 @@ impl Writer {
     /// # Examples
     ///
     /// ```
-    /// use sqlretry::writer::{IngestConfig, Row, Writer, WriterConfig};
+    /// use sqlretry::writer::{IngestOptions, Row, Writer, WriterOptions};
     ///
     /// #[derive(serde::Serialize, serde::Deserialize)]
     /// struct Tick { symbol: String, ts_ms: i64 }
@@ -191,9 +191,9 @@ impl Writer {
     /// }
     ///
     /// let dir = tempfile::tempdir()?;
-    /// let writer = Writer::open(dir.path().join("ticks.db"), WriterConfig::default())?;
+    /// let writer = Writer::open(dir.path().join("ticks.db"), WriterOptions::default())?;
     /// writer.submit(|tx| tx.execute_batch("CREATE TABLE ticks (symbol TEXT, ts_ms INTEGER, UNIQUE (symbol, ts_ms))"))?;
-    /// let ingest = writer.ingest::<Tick>(IngestConfig::default());
+    /// let ingest = writer.ingest::<Tick>(IngestOptions::default());
     /// for ts_ms in 0..1000 {
     ///     ingest.append(Tick { symbol: "EURUSD".into(), ts_ms }).map_err(|e| e.to_string())?;
     /// }
@@ -202,7 +202,7 @@ impl Writer {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[must_use]
-    pub fn ingest<R: Row>(&self, config: IngestConfig) -> Ingest<R> {
+    pub fn ingest<R: Row>(&self, config: IngestOptions) -> Ingest<R> {
         Ingest::new(Arc::clone(&self.shared), Arc::clone(&self.owner), config)
     }
 

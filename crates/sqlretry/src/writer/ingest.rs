@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use super::core::{Owner, Shared};
 use super::error::AppendError;
 use super::group::transact;
-use super::options::IngestConfig;
+use super::options::IngestOptions;
 
 /// A row type for batched ingest: how it is named, serialized (for dead letters) and inserted.
 ///
@@ -77,7 +77,7 @@ struct Buffer<R> {
 }
 
 pub(crate) struct RowLane<R> {
-    config: IngestConfig,
+    config: IngestOptions,
     buffer: Mutex<Buffer<R>>,
     space: Condvar,
 }
@@ -192,7 +192,7 @@ impl<R> std::fmt::Debug for Ingest<R> {
 }
 
 impl<R: Row> Ingest<R> {
-    pub(crate) fn new(shared: Arc<Shared>, owner: Arc<Owner>, config: IngestConfig) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, owner: Arc<Owner>, config: IngestOptions) -> Self {
         let lane = Arc::new(RowLane {
             buffer: Mutex::new(Buffer {
                 rows: Vec::with_capacity(config.batch_size),

@@ -52,6 +52,7 @@
 //! appended to the dead-letter store (`synchronous=FULL`) and only then counted dead-lettered;
 //! `rows_lost` counts only rows the dead-letter store itself refused.
 
+mod configured;
 mod core;
 mod dead_letter;
 mod error;
@@ -68,4 +69,4 @@ pub use error::{AppendError, WriteError, WriterError};
 pub use handle::Writer;
 pub use ingest::{Ingest, Row};
 pub use metrics::{LatencySummary, WriterMetricsSnapshot};
-pub use options::{IngestConfig, WriterConfig};
+pub use options::{IngestOptions, WriterOptions};

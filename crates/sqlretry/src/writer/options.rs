@@ -1,4 +1,4 @@
-//! [`WriterConfig`] and [`IngestConfig`]: the knobs, with documented defaults.
+//! [`WriterOptions`] and [`IngestOptions`]: the knobs, with documented defaults.
 
 use std::time::Duration;
 
@@ -10,14 +10,14 @@ use crate::sqlite::ConnectionProfile;
 /// # Examples
 ///
 /// ```
-/// use sqlretry::writer::WriterConfig;
+/// use sqlretry::writer::WriterOptions;
 /// use std::time::Duration;
 ///
-/// let config = WriterConfig::default().with_max_batch(128).with_window(Duration::from_millis(1));
+/// let config = WriterOptions::default().with_max_batch(128).with_window(Duration::from_millis(1));
 /// assert_eq!(config.max_batch(), 128);
 /// ```
 #[derive(Debug, Clone)]
-pub struct WriterConfig {
+pub struct WriterOptions {
     pub(crate) name: Option<String>,
     pub(crate) max_batch: usize,
     pub(crate) window: Duration,
@@ -29,9 +29,9 @@ pub struct WriterConfig {
     pub(crate) process_lock: bool,
 }
 
-impl Default for WriterConfig {
+impl Default for WriterOptions {
     fn default() -> Self {
-        WriterConfig {
+        WriterOptions {
             name: None,
             max_batch: 512,
             window: Duration::ZERO,
@@ -45,7 +45,7 @@ impl Default for WriterConfig {
     }
 }
 
-impl WriterConfig {
+impl WriterOptions {
     /// The name used in logs and as the `writer` label of metrics (default: the file's name).
     #[must_use]
     pub fn with_name(mut self, name: impl Into<String>) -> Self {
@@ -145,23 +145,23 @@ impl WriterConfig {
 /// # Examples
 ///
 /// ```
-/// use sqlretry::writer::IngestConfig;
+/// use sqlretry::writer::IngestOptions;
 /// use std::time::Duration;
 ///
-/// let config = IngestConfig::default();
+/// let config = IngestOptions::default();
 /// assert_eq!((config.batch_size(), config.interval()), (500, Duration::from_millis(100)));
 /// ```
 #[derive(Debug, Clone)]
-pub struct IngestConfig {
+pub struct IngestOptions {
     pub(crate) batch_size: usize,
     pub(crate) interval: Duration,
     pub(crate) capacity: usize,
     pub(crate) policy: RetryPolicy,
 }
 
-impl Default for IngestConfig {
+impl Default for IngestOptions {
     fn default() -> Self {
-        IngestConfig {
+        IngestOptions {
             batch_size: 500,
             interval: Duration::from_millis(100),
             capacity: 20_000,
@@ -170,7 +170,7 @@ impl Default for IngestConfig {
     }
 }
 
-impl IngestConfig {
+impl IngestOptions {
     /// Rows per batch transaction; a full batch is flushed at once (default 500; at least 1).
     #[must_use]
     pub fn with_batch_size(mut self, batch_size: usize) -> Self {
@@ -226,11 +226,11 @@ mod tests {
 
     #[test]
     fn defaults_and_floors() {
-        let w = WriterConfig::default().with_max_batch(0).with_queue_capacity(0);
+        let w = WriterOptions::default().with_max_batch(0).with_queue_capacity(0);
         assert_eq!((w.max_batch(), w.queue_capacity(), w.window()), (1, 1, Duration::ZERO));
-        let i = IngestConfig::default();
+        let i = IngestOptions::default();
         assert_eq!((i.batch_size(), i.interval(), i.capacity()), (500, Duration::from_millis(100), 20_000));
         assert_eq!(i.policy.max_attempts(), 3);
-        assert_eq!(IngestConfig::default().with_batch_size(0).with_capacity(0).capacity(), 1);
+        assert_eq!(IngestOptions::default().with_batch_size(0).with_capacity(0).capacity(), 1);
     }
 }

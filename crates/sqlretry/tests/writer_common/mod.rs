@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Lines};
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
 
-use sqlretry::writer::{Row, Writer, WriterConfig};
+use sqlretry::writer::{Row, Writer, WriterOptions};
 
 /// The environment variable naming a child process's role.
 pub const ROLE: &str = "SQLRETRY_WRITER_TEST_ROLE";
@@ -39,7 +39,7 @@ pub const SCHEMA: &str = "
 ";
 
 /// A writer on `path` with the test schema created.
-pub fn writer(path: &Path, config: WriterConfig) -> Writer {
+pub fn writer(path: &Path, config: WriterOptions) -> Writer {
     let writer = Writer::open(path, config).unwrap();
     writer.submit(|tx| tx.execute_batch(SCHEMA)).unwrap();
     writer
