@@ -125,8 +125,8 @@ fn direct(dir: &Path, name: &str, producers: usize, per: usize) -> Outcome {
 }
 
 fn writer_config() -> WriterOptions {
-    let config =
-        WriterOptions::default().with_process_lock(std::env::var_os("WRITER_BENCH_NO_PROCESS_LOCK").is_none());
+    let config = WriterOptions::default()
+        .with_process_lock(std::env::var_os("WRITER_BENCH_NO_PROCESS_LOCK").is_none());
     match std::env::var("WRITER_BENCH_WINDOW_US").ok().and_then(|v| v.parse().ok()) {
         Some(us) => config.with_window(Duration::from_micros(us)),
         None => config,

@@ -144,7 +144,10 @@ pub(crate) struct Owner {
 
 impl Owner {
     /// Opens the write connection and starts the thread.
-    pub(crate) fn start(path: &Path, config: WriterOptions) -> Result<(Arc<Shared>, Arc<Owner>), WriterError> {
+    pub(crate) fn start(
+        path: &Path,
+        config: WriterOptions,
+    ) -> Result<(Arc<Shared>, Arc<Owner>), WriterError> {
         let conn = config.profile.open(path)?;
         let name = config.name.clone().unwrap_or_else(|| {
             path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())

@@ -13,6 +13,7 @@ mod store_strategy;
 mod strategy;
 mod worker;
 mod workload;
+mod writer_strategy;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

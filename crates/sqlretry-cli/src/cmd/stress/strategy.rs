@@ -24,6 +24,7 @@ use std::time::Duration;
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::store_strategy::StoreOpener;
+use super::writer_strategy::WriterOpener;
 use crate::args::StrategyArg;
 use crate::sqlite_codes;
 
@@ -130,8 +131,7 @@ impl StrategyKind {
     pub fn is_implemented(self) -> bool {
         match self {
             Self::None | Self::BusyTimeout | Self::SeedRetry | Self::Immediate => true,
-            Self::Sqlretry => true,
-            Self::Writer => false,
+            Self::Sqlretry | Self::Writer => true,
         }
     }
 
@@ -182,9 +182,7 @@ impl StrategyKind {
             }
             Self::Immediate => Some(plain(Duration::from_secs(5), TransactionBehavior::Immediate, None)),
             Self::Sqlretry => Some(Arc::new(StoreOpener::new(settings.db.clone(), settings.config.clone()))),
-            // EXTENSION POINT (Writer): an Opener holding one shared `sqlretry` Writer per process;
-            // each worker's strategy submits `body` and waits for its commit acknowledgement.
-            Self::Writer => None,
+            Self::Writer => Some(Arc::new(WriterOpener::new(settings.db.clone(), settings.config.clone()))),
         }
     }
 }
@@ -312,7 +310,7 @@ mod tests {
         let all = StrategyKind::selected(StrategyArg::All).expect("some");
         assert!(all.iter().all(|k| k.is_implemented()));
         assert!(all.contains(&StrategyKind::Immediate));
-        assert!(StrategyKind::selected(StrategyArg::Writer).is_none());
+        assert!(StrategyKind::selected(StrategyArg::Writer).is_some());
         assert!(StrategyKind::selected(StrategyArg::Sqlretry).is_some());
     }
 }

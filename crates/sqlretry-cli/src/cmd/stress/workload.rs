@@ -138,20 +138,16 @@ impl Workload {
             WorkloadArg::Kv => {
                 let key = format!("w{}-{}", ctx.worker, ctx.seq);
                 let value = ctx.rng.hex(100);
+                // Statements are cached per connection, as a real application would do.
                 Prepared::Write(Arc::new(move |conn: &Connection| {
-                    let n: i64 = conn.query_row(
-                        "SELECT n FROM kv_counter WHERE run_id = ?1 AND writer = ?2",
-                        params![run_id, worker],
-                        |row| row.get(0),
-                    )?;
-                    let rows = conn.execute(
-                        "INSERT OR REPLACE INTO kv (run_id, key, value) VALUES (?1, ?2, ?3)",
-                        params![run_id, key, value],
-                    )?;
-                    conn.execute(
-                        "UPDATE kv_counter SET n = ?3 WHERE run_id = ?1 AND writer = ?2",
-                        params![run_id, worker, n + 1],
-                    )?;
+                    let n: i64 = conn
+                        .prepare_cached("SELECT n FROM kv_counter WHERE run_id = ?1 AND writer = ?2")?
+                        .query_row(params![run_id, worker], |row| row.get(0))?;
+                    let rows = conn
+                        .prepare_cached("INSERT OR REPLACE INTO kv (run_id, key, value) VALUES (?1, ?2, ?3)")?
+                        .execute(params![run_id, key, value])?;
+                    conn.prepare_cached("UPDATE kv_counter SET n = ?3 WHERE run_id = ?1 AND writer = ?2")?
+                        .execute(params![run_id, worker, n + 1])?;
                     Ok(rows as u64)
                 }))
             }
