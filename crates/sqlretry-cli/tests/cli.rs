@@ -122,7 +122,7 @@ fn bad_usage_exits_2_and_creates_nothing() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--config"), "names the flag");
     assert!(!Path::new(db).exists(), "nothing created");
 
-    let out = run(&["stress", "--db", db, "--strategy", "writer"]);
+    let out = run(&["stress", "--db", db, "--strategy", "fastest"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--strategy"));
     assert!(!Path::new(db).exists());

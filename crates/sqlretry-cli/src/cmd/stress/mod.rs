@@ -5,6 +5,7 @@
 //! in the table, `PRAGMA integrity_check` → table or JSON, verdict, chart → exit code.
 
 mod chart;
+mod open_once;
 pub mod process;
 mod progress;
 mod report;
@@ -123,13 +124,7 @@ pub fn run(args: StressArgs) -> Result<ExitCode, CliError> {
 
 /// Checks what clap cannot: before anything is created.
 fn validate(args: &StressArgs) -> Result<Settings, CliError> {
-    let strategies = StrategyKind::selected(args.strategy).ok_or_else(|| {
-        CliError::usage(
-            "--strategy",
-            "this strategy needs the sqlretry library's Store/Writer, which this build does not have yet; \
-             choose none, busy-timeout, seed-retry, immediate or all",
-        )
-    })?;
+    let strategies = StrategyKind::selected(args.strategy);
     // Read and validated now so a bad file or variable is refused before anything is created.
     crate::settings::load_config(args.config.as_deref())?;
     if let Some(db) = &args.db {

@@ -2,11 +2,11 @@
 //! queue, the whole transaction retried under the configured write policy.
 
 use std::path::PathBuf;
-use std::sync::{Mutex, PoisonError};
 
 use rusqlite::Connection;
 use sqlretry::sqlite::{Store, StoreOptions};
 
+use super::open_once::{OpenOnce, misuse};
 use super::strategy::{OpFailure, OpOutcome, Opener, Strategy, TxBody, open_connection};
 use crate::settings::load_config;
 
@@ -15,34 +15,22 @@ use crate::settings::load_config;
 pub struct StoreOpener {
     db: PathBuf,
     config: Option<PathBuf>,
-    store: Mutex<Option<Store>>,
+    store: OpenOnce<Store>,
 }
 
 impl StoreOpener {
     /// An opener for `db`, configured by `config` (and the environment) when first used.
     pub fn new(db: PathBuf, config: Option<PathBuf>) -> Self {
-        StoreOpener { db, config, store: Mutex::new(None) }
+        StoreOpener { db, config, store: OpenOnce::new() }
     }
 
     fn store(&self) -> rusqlite::Result<Store> {
-        let mut slot = self.store.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(store) = slot.as_ref() {
-            return Ok(store.clone());
-        }
-        let config = load_config(self.config.as_deref()).map_err(|e| invalid_config(&e.to_string()))?;
-        let options = StoreOptions::from_config(&config).map_err(|e| invalid_config(&e.to_string()))?;
-        let store =
-            Store::open_with(&self.db, options).map_err(sqlretry::sqlite::OpenError::into_sqlite_error)?;
-        *slot = Some(store.clone());
-        Ok(store)
+        self.store.get_or_open(|| {
+            let config = load_config(self.config.as_deref()).map_err(|e| misuse(e.to_string()))?;
+            let options = StoreOptions::from_config(&config).map_err(|e| misuse(e.to_string()))?;
+            Store::open_with(&self.db, options).map_err(sqlretry::sqlite::OpenError::into_sqlite_error)
+        })
     }
-}
-
-fn invalid_config(message: &str) -> rusqlite::Error {
-    rusqlite::Error::SqliteFailure(
-        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISUSE),
-        Some(message.to_owned()),
-    )
 }
 
 impl Opener for StoreOpener {

@@ -2,19 +2,15 @@
 //!
 //! # Adding a strategy
 //! A strategy is a [`StrategyKind`] variant plus a type implementing [`Strategy`], opened by
-//! [`StrategyKind::opener`]. The extension points for the library's `Store` (`sqlretry`) and `Writer`
-//! (`writer`) are marked `EXTENSION POINT` below: give them an [`Opener`] and flip
-//! [`StrategyKind::is_implemented`]. Nothing else in the harness changes: `--strategy all`, the table,
-//! JSON, chart and exit code pick them up (`sqlretry`/`writer` are the "sqlretry family" that decides
-//! the exit code).
+//! [`StrategyKind::opener`]. Nothing else in the harness changes: `--strategy all`, the table, JSON,
+//! chart and exit code pick it up (`sqlretry`/`writer` are the "sqlretry family" that decides the
+//! exit code).
 //!
-//! - `sqlretry` (Store): the opener builds the store's settings from [`StrategySettings::config`]; each
-//!   [`Opener::open`] opens one Store (its own connection); [`Strategy::write`] runs
-//!   `store.write(|tx| body(tx))` and reports the Store's retry count. [`Strategy::reader`] may be a
-//!   plain connection from [`open_connection`] kept beside the Store.
-//! - `writer` (Writer): the opener owns one Writer per process (so it is shared by that process's
-//!   worker threads, and shut down when the opener is dropped after every worker has been joined);
-//!   [`Strategy::write`] submits the owned [`TxBody`] and blocks until its commit is acknowledged.
+//! - `sqlretry` ([`super::store_strategy`]): one library `Store` per process, configured by
+//!   `--config`/`SQLRETRY_*`, shared by that process's workers; `write` runs `store.write(body)`.
+//! - `writer` ([`super::writer_strategy`]): one library `Writer` per process, shut down when the
+//!   opener is dropped after every worker has been joined; `write` submits the owned [`TxBody`] and
+//!   blocks until its commit is acknowledged.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -89,9 +85,9 @@ pub enum StrategyKind {
     SeedRetry,
     /// busy_timeout 5000 ms, BEGIN IMMEDIATE, no retry.
     Immediate,
-    /// The library's Store (BEGIN IMMEDIATE, whole-transaction retry). EXTENSION POINT.
+    /// The library's Store (BEGIN IMMEDIATE, whole-transaction retry).
     Sqlretry,
-    /// The library's Writer (group commit). EXTENSION POINT.
+    /// The library's Writer (group commit).
     Writer,
 }
 
@@ -127,25 +123,15 @@ impl StrategyKind {
         }
     }
 
-    /// Whether this build can run the strategy. EXTENSION POINT: return `true` once wired.
-    pub fn is_implemented(self) -> bool {
-        match self {
-            Self::None | Self::BusyTimeout | Self::SeedRetry | Self::Immediate => true,
-            Self::Sqlretry | Self::Writer => true,
-        }
-    }
-
     /// Whether the strategy is one of the library's own: these decide the exit code.
     pub fn is_sqlretry_family(self) -> bool {
         matches!(self, Self::Sqlretry | Self::Writer)
     }
 
-    /// The strategies `--strategy` selects; `None` when it names one that is not implemented yet.
-    pub fn selected(arg: StrategyArg) -> Option<Vec<StrategyKind>> {
+    /// The strategies `--strategy` selects.
+    pub fn selected(arg: StrategyArg) -> Vec<StrategyKind> {
         let one = match arg {
-            StrategyArg::All => {
-                return Some(Self::ALL.into_iter().filter(|k| k.is_implemented()).collect());
-            }
+            StrategyArg::All => return Self::ALL.to_vec(),
             StrategyArg::NoRetry => Self::None,
             StrategyArg::BusyTimeout => Self::BusyTimeout,
             StrategyArg::SeedRetry => Self::SeedRetry,
@@ -153,15 +139,13 @@ impl StrategyKind {
             StrategyArg::Sqlretry => Self::Sqlretry,
             StrategyArg::Writer => Self::Writer,
         };
-        one.is_implemented().then(|| vec![one])
+        vec![one]
     }
 
     /// The opener for this strategy, shared by the worker threads of one process.
-    ///
-    /// Returns `None` for a strategy that is not implemented yet.
-    pub fn opener(self, settings: &StrategySettings) -> Option<Arc<dyn Opener>> {
+    pub fn opener(self, settings: &StrategySettings) -> Arc<dyn Opener> {
         if let Some(config) = &settings.config {
-            // The plain strategies take no configuration; the library's strategies will read it.
+            // The plain strategies take no configuration; the library's strategies read it.
             tracing::debug!(strategy = self.name(), config = %config.display(), "opening with --config");
         }
         let plain = |busy_timeout: Duration, behavior: TransactionBehavior, retry: Option<SeedRetry>| {
@@ -175,14 +159,14 @@ impl StrategyKind {
             opener
         };
         match self {
-            Self::None => Some(plain(Duration::ZERO, TransactionBehavior::Deferred, None)),
-            Self::BusyTimeout => Some(plain(Duration::from_secs(5), TransactionBehavior::Deferred, None)),
+            Self::None => plain(Duration::ZERO, TransactionBehavior::Deferred, None),
+            Self::BusyTimeout => plain(Duration::from_secs(5), TransactionBehavior::Deferred, None),
             Self::SeedRetry => {
-                Some(plain(Duration::ZERO, TransactionBehavior::Deferred, Some(SeedRetry::SPEC_000)))
+                plain(Duration::ZERO, TransactionBehavior::Deferred, Some(SeedRetry::SPEC_000))
             }
-            Self::Immediate => Some(plain(Duration::from_secs(5), TransactionBehavior::Immediate, None)),
-            Self::Sqlretry => Some(Arc::new(StoreOpener::new(settings.db.clone(), settings.config.clone()))),
-            Self::Writer => Some(Arc::new(WriterOpener::new(settings.db.clone(), settings.config.clone()))),
+            Self::Immediate => plain(Duration::from_secs(5), TransactionBehavior::Immediate, None),
+            Self::Sqlretry => Arc::new(StoreOpener::new(settings.db.clone(), settings.config.clone())),
+            Self::Writer => Arc::new(WriterOpener::new(settings.db.clone(), settings.config.clone())),
         }
     }
 }
@@ -306,11 +290,8 @@ mod tests {
     }
 
     #[test]
-    fn all_runs_only_implemented_and_unimplemented_are_refused() {
-        let all = StrategyKind::selected(StrategyArg::All).expect("some");
-        assert!(all.iter().all(|k| k.is_implemented()));
-        assert!(all.contains(&StrategyKind::Immediate));
-        assert!(StrategyKind::selected(StrategyArg::Writer).is_some());
-        assert!(StrategyKind::selected(StrategyArg::Sqlretry).is_some());
+    fn all_runs_every_strategy_in_order() {
+        assert_eq!(StrategyKind::selected(StrategyArg::All), StrategyKind::ALL.to_vec());
+        assert_eq!(StrategyKind::selected(StrategyArg::Writer), vec![StrategyKind::Writer]);
     }
 }

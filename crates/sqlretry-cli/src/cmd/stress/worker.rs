@@ -185,12 +185,10 @@ fn new_histogram() -> Histogram<u64> {
 /// `on_tick` is called about ten times a second with the number of operations done so far.
 ///
 /// # Errors
-/// The strategy is not implemented, or a worker thread panicked.
+/// A worker thread panicked.
 pub fn run_workers(order: &WorkOrder, mut on_tick: impl FnMut(u64)) -> Result<Tally, CliError> {
     let settings = StrategySettings { db: order.db.clone(), config: order.config.clone() };
-    let opener = order.strategy.opener(&settings).ok_or_else(|| {
-        CliError::usage("--strategy", format!("{} is not implemented yet", order.strategy.name()))
-    })?;
+    let opener = order.strategy.opener(&settings);
     let writers = order.writers.max(1);
     let gate = StartGate::default();
     let progress = AtomicU64::new(0);

@@ -2,11 +2,11 @@
 //! committed in one transaction (group commit), each acknowledged after its commit.
 
 use std::path::PathBuf;
-use std::sync::{Mutex, PoisonError};
 
 use rusqlite::Connection;
 use sqlretry::writer::{WriteError, Writer, WriterOptions};
 
+use super::open_once::{OpenOnce, misuse};
 use super::strategy::{OpFailure, OpOutcome, Opener, Strategy, TxBody, open_connection};
 use crate::settings::load_config;
 
@@ -15,41 +15,32 @@ use crate::settings::load_config;
 pub struct WriterOpener {
     db: PathBuf,
     config: Option<PathBuf>,
-    writer: Mutex<Option<Writer>>,
+    writer: OpenOnce<Writer>,
 }
 
 impl WriterOpener {
     /// An opener for `db`, configured by `config` (and the environment) when first used.
     pub fn new(db: PathBuf, config: Option<PathBuf>) -> Self {
-        WriterOpener { db, config, writer: Mutex::new(None) }
+        WriterOpener { db, config, writer: OpenOnce::new() }
     }
 
     fn writer(&self) -> rusqlite::Result<Writer> {
-        let mut slot = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(writer) = slot.as_ref() {
-            return Ok(writer.clone());
-        }
-        let config = load_config(self.config.as_deref()).map_err(|e| misuse(e.to_string()))?;
-        let options = WriterOptions::from_config(&config).map_err(|e| misuse(e.to_string()))?;
-        let writer = Writer::open(&self.db, options).map_err(|e| misuse(e.to_string()))?;
-        *slot = Some(writer.clone());
-        Ok(writer)
+        self.writer.get_or_open(|| {
+            let config = load_config(self.config.as_deref()).map_err(|e| misuse(e.to_string()))?;
+            let options = WriterOptions::from_config(&config).map_err(|e| misuse(e.to_string()))?;
+            Writer::open(&self.db, options).map_err(|e| misuse(e.to_string()))
+        })
     }
 }
 
 impl Drop for WriterOpener {
     fn drop(&mut self) {
-        let writer = self.writer.get_mut().unwrap_or_else(PoisonError::into_inner).take();
-        if let Some(writer) = writer
+        if let Some(writer) = self.writer.take()
             && let Err(error) = writer.shutdown()
         {
             tracing::error!(%error, "shutting the stress writer down");
         }
     }
-}
-
-fn misuse(message: String) -> rusqlite::Error {
-    rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISUSE), Some(message))
 }
 
 /// What the application sees of a failed request, as a rusqlite error keeping SQLite's code.
