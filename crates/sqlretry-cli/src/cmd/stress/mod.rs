@@ -33,9 +33,9 @@ use crate::error::CliError;
 use crate::prometheus::MetricsFile;
 
 /// Operations per strategy when neither `--ops` nor `--duration` is given: sized so the default run of
-/// every strategy takes about 30 s on a 2-core machine (measured: the four plain strategies take ~7 s
-/// at 96,000 ops in a release build; the failing ones finish in a fraction of the time).
-pub const DEFAULT_OPS: u64 = 250_000;
+/// every strategy takes about 30 s on a 2-core machine (measured 2026-11-25: 250,000 ops took 38 s for
+/// all six strategies in a release build, the two failing ones under 2 s of it).
+pub const DEFAULT_OPS: u64 = 200_000;
 /// Writer threads in threads mode unless `--writers` says otherwise.
 const DEFAULT_THREAD_WRITERS: u32 = 16;
 /// Writer threads per process in processes mode unless `--writers` says otherwise.
