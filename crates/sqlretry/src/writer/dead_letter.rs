@@ -18,9 +18,9 @@ use super::ingest::Row;
 pub struct DeadLetter {
     /// Its id in the store (never reused).
     pub id: i64,
-    /// The row type's [`Row::TYPE_NAME`](super::Row::TYPE_NAME).
+    /// The row type's [`Row::TYPE_NAME`].
     pub row_type: String,
-    /// The row type's [`Row::INSERT_SQL`](super::Row::INSERT_SQL): the statement each row is
+    /// The row type's [`Row::INSERT_SQL`]: the statement each row is
     /// written back with.
     pub insert_sql: String,
     /// How many rows the batch holds.
