@@ -29,6 +29,9 @@ pub enum Command {
     Stress(StressArgs),
     /// Inspect a database file: journal mode, sizes, integrity, and warnings.
     Doctor(DoctorArgs),
+    /// List or replay the writer's dead letters (ingest batches that exhausted their retries).
+    #[command(subcommand)]
+    DeadLetters(DeadLettersCommand),
     /// Internal: one worker process of `stress --mode processes`.
     #[command(name = "__worker", hide = true)]
     Worker(WorkerArgs),
@@ -140,6 +143,41 @@ pub struct DoctorArgs {
     pub json: bool,
 }
 
+/// `sqlretry dead-letters list|replay DB`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum DeadLettersCommand {
+    /// List the dead letters kept beside DB (`DB.deadletter.sqlite`): id, row type, rows, failed at, error.
+    List(DeadLettersListArgs),
+    /// Write every dead letter back into DB through the library's Writer (idempotent), removing
+    /// what was written. Exit 0 when nothing is left, 1 otherwise.
+    Replay(DeadLettersReplayArgs),
+}
+
+/// Flags of `sqlretry dead-letters list`.
+#[derive(Debug, Clone, Args)]
+pub struct DeadLettersListArgs {
+    /// The database file whose dead letters to list (must exist; nothing is created).
+    #[arg(value_name = "DB")]
+    pub db: PathBuf,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of `sqlretry dead-letters replay`.
+#[derive(Debug, Clone, Args)]
+pub struct DeadLettersReplayArgs {
+    /// The database file to write the dead letters back into (must exist).
+    #[arg(value_name = "DB")]
+    pub db: PathBuf,
+    /// Configuration file for the Writer (TOML; `SQLRETRY_…` variables apply over it).
+    #[arg(long, value_name = "FILE.toml")]
+    pub config: Option<PathBuf>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// Flags of the hidden `__worker` subcommand (set by the parent process, not by users).
 #[derive(Debug, Clone, Args)]
 pub struct WorkerArgs {
@@ -172,6 +210,17 @@ mod tests {
         let cli = Cli::try_parse_from(["sqlretry"]).expect("parses");
         assert!(cli.command.is_none());
         assert_eq!(cli.stress.strategy, StrategyArg::All);
+    }
+
+    #[test]
+    fn dead_letters_subcommands_parse() {
+        let cli =
+            Cli::try_parse_from(["sqlretry", "dead-letters", "replay", "x.db", "--json"]).expect("parses");
+        assert!(matches!(
+            cli.command,
+            Some(Command::DeadLetters(DeadLettersCommand::Replay(DeadLettersReplayArgs { json: true, .. })))
+        ));
+        assert!(Cli::try_parse_from(["sqlretry", "dead-letters", "list"]).is_err());
     }
 
     #[test]

@@ -34,6 +34,15 @@ pub enum CliError {
         #[source]
         source: std::io::Error,
     },
+    /// The library's Writer or dead-letter store failed.
+    #[error("{context}: {source}")]
+    Writer {
+        /// What was being done.
+        context: String,
+        /// The library's error.
+        #[source]
+        source: sqlretry::writer::WriterError,
+    },
     /// A worker process failed or reported something unreadable.
     #[error("worker process: {0}")]
     Worker(String),
@@ -49,6 +58,14 @@ impl CliError {
     pub fn sqlite(context: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> Self {
         let context = context.into();
         move |source| Self::Sqlite { context, source }
+    }
+
+    /// Wraps a Writer or dead-letter store error with what was being done.
+    pub fn writer<E: Into<sqlretry::writer::WriterError>>(
+        context: impl Into<String>,
+    ) -> impl FnOnce(E) -> Self {
+        let context = context.into();
+        move |source| Self::Writer { context, source: source.into() }
     }
 
     /// The process exit code for this error: 2 for usage, 1 otherwise.

@@ -1,5 +1,6 @@
 //! The `sqlretry` command-line tool: stress runs that compare write strategies on real SQLite
-//! contention, and `doctor` for a database file.
+//! contention, `doctor` for a database file, and `dead-letters list|replay` for the writer's dead
+//! letters.
 //!
 //! Thin by design (ripgrep style): raw flags ([`args`]) → a command ([`cmd`]) → an [`ExitCode`]:
 //! 0 success, 1 a sqlretry strategy lost or failed writes (or a check failed), 2 bad usage.
@@ -40,6 +41,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         None => cmd::stress::run(cli.stress),
         Some(Command::Stress(args)) => cmd::stress::run(args),
         Some(Command::Doctor(args)) => cmd::doctor::run(args),
+        Some(Command::DeadLetters(command)) => cmd::dead_letters::run(command),
         Some(Command::Worker(args)) => {
             cmd::stress::process::worker_main(&args.order).map(|()| ExitCode::SUCCESS)
         }

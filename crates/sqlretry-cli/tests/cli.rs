@@ -290,3 +290,127 @@ fn configured_store_runs_and_metrics_are_exported() {
     assert!(text.contains("sqlretry_calls_total{operation=\"sqlite.write\"} 2000"), "{text}");
     assert!(text.contains("sqlretry_sqlite_lock_hold_seconds"), "{text}");
 }
+
+/// A tick, as an application would define it for the library's batched ingest.
+struct Tick {
+    symbol: String,
+    ts_ms: i64,
+    bid: f64,
+}
+
+impl sqlretry::writer::Row for Tick {
+    const TYPE_NAME: &'static str = "tick";
+    const INSERT_SQL: &'static str = "INSERT OR IGNORE INTO ticks (symbol, ts_ms, bid) VALUES (?1, ?2, ?3)";
+    fn values(&self) -> Vec<rusqlite::types::Value> {
+        vec![self.symbol.clone().into(), self.ts_ms.into(), self.bid.into()]
+    }
+}
+
+fn tick(i: i64) -> Tick {
+    Tick { symbol: format!("S{}", i % 7), ts_ms: i, bid: 1.0 + i as f64 / 3.0 }
+}
+
+fn ticks_in(db: &Path) -> i64 {
+    let conn = Connection::open(db).expect("open");
+    conn.query_row("SELECT count(*) FROM ticks", [], |r| r.get(0)).expect("count")
+}
+
+#[test]
+fn dead_letters_are_listed_and_replayed_without_the_row_type() {
+    use sqlretry::writer::{DeadLetterStore, IngestOptions, Writer, WriterOptions};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("ticks.db");
+    let db_arg = db.to_str().expect("utf-8 path");
+    let store_path = DeadLetterStore::path_beside(&db);
+
+    // A missing DB is a usage error naming it, and nothing is created.
+    for action in ["list", "replay"] {
+        let out = run(&["dead-letters", action, db_arg]);
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(db_arg), "{out:?}");
+        assert!(!db.exists() && !store_path.exists());
+    }
+
+    Connection::open(&db)
+        .expect("create")
+        .execute_batch(
+            "PRAGMA journal_mode = WAL;
+             CREATE TABLE ticks (symbol TEXT NOT NULL, ts_ms INTEGER NOT NULL, bid REAL, UNIQUE (symbol, ts_ms));
+             INSERT INTO ticks (symbol, ts_ms, bid) VALUES ('S0', 0, 1.0);",
+        )
+        .expect("schema");
+    // No dead-letter file yet: nothing to list or replay, and the file is not created.
+    let out = run(&["dead-letters", "list", db_arg]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no dead letters"), "{out:?}");
+    let out = run(&["dead-letters", "replay", db_arg]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(!store_path.exists());
+
+    // A real typed lane whose batches give up while another connection holds the write lock.
+    let profile = sqlretry::sqlite::ConnectionProfile::default()
+        .with_busy_timeout(std::time::Duration::from_millis(10));
+    let once = sqlretry::RetryPolicy::builder().max_attempts(1).build().expect("policy");
+    let writer = Writer::open(&db, WriterOptions::default().with_profile(profile)).expect("writer");
+    let ingest = writer.ingest::<Tick>(IngestOptions::default().with_batch_size(40).with_policy(once));
+    let locker = Connection::open(&db).expect("locker");
+    locker.execute_batch("BEGIN EXCLUSIVE").expect("lock");
+    for i in 0..100 {
+        ingest.append(tick(i)).map_err(|e| e.to_string()).expect("append");
+    }
+    drop(ingest);
+    let metrics = writer.shutdown().expect("shutdown");
+    locker.execute_batch("COMMIT").expect("unlock");
+    drop(locker);
+    assert_eq!((metrics.rows_written, metrics.rows_dead_lettered), (0, 100), "{metrics:?}");
+    // And one batch appended directly through the store's public API.
+    let mut store = DeadLetterStore::open(&store_path).expect("store");
+    store.append_rows(&[tick(100), tick(101)], "kept by hand").expect("append");
+    drop(store);
+
+    let out = run(&["dead-letters", "list", db_arg, "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let listed = &json_lines(&out)[0];
+    assert_eq!((listed["batches"].as_u64(), listed["rows"].as_u64()), (Some(4), Some(102)), "{listed}");
+    let first = &listed["dead_letters"][0];
+    for key in ["id", "row_type", "rows", "failed_at", "error"] {
+        assert!(!first[key].is_null(), "{key} in {first}");
+    }
+    assert_eq!(first["row_type"], "tick");
+    assert!(first["error"].as_str().is_some_and(|e| e.contains("locked")), "{first}");
+    let out = run(&["dead-letters", "list", db_arg]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("4 batch(es), 102 row(s)"), "{out:?}");
+
+    let out = run(&["dead-letters", "replay", db_arg, "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let report = &json_lines(&out)[0];
+    assert_eq!(report["batches_replayed"], 4, "{report}");
+    assert_eq!(report["rows_replayed"], 102, "{report}");
+    assert_eq!(
+        (report["batches_left"].as_u64(), report["rows_left"].as_u64()),
+        (Some(0), Some(0)),
+        "{report}"
+    );
+    assert_eq!(ticks_in(&db), 102); // tick 0 was already there: ignored on its natural key
+    let store = DeadLetterStore::open(&store_path).expect("store");
+    assert!(store.list(None).expect("list").is_empty());
+    drop(store);
+
+    // A second replay is a no-op.
+    let out = run(&["dead-letters", "replay", db_arg, "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let again = &json_lines(&out)[0];
+    assert_eq!((again["batches_replayed"].as_u64(), again["rows_replayed"].as_u64()), (Some(0), Some(0)));
+    assert_eq!(ticks_in(&db), 102);
+
+    // A dead letter that is not an INSERT is refused and left: exit 1, the table untouched.
+    let mut store = DeadLetterStore::open(&store_path).expect("store");
+    store.append("evil", "DELETE FROM ticks", &[], "forged").expect("append");
+    drop(store);
+    let out = run(&["dead-letters", "replay", db_arg]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("not an INSERT") && text.contains("left: 1 batch(es)"), "{text}");
+    assert_eq!(ticks_in(&db), 102);
+}

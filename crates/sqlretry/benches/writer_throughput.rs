@@ -242,7 +242,6 @@ fn writer_child() {
     println!("{} {} {} {}", out.ops, out.failed, out.p99_us, out.max_us);
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
 struct Tick {
     symbol: String,
     ts_ms: i64,
@@ -254,8 +253,8 @@ impl Row for Tick {
     const TYPE_NAME: &'static str = "tick";
     const INSERT_SQL: &'static str =
         "INSERT OR IGNORE INTO ticks (symbol, ts_ms, bid, ask) VALUES (?1, ?2, ?3, ?4)";
-    fn insert(&self, stmt: &mut rusqlite::Statement<'_>) -> rusqlite::Result<usize> {
-        stmt.execute(rusqlite::params![self.symbol, self.ts_ms, self.bid, self.ask])
+    fn values(&self) -> Vec<rusqlite::types::Value> {
+        vec![self.symbol.clone().into(), self.ts_ms.into(), self.bid.into(), self.ask.into()]
     }
 }
 

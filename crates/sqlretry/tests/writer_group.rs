@@ -360,3 +360,54 @@ fn a_panicking_request_is_rejected_alone_and_the_writer_goes_on() {
     writer.shutdown().unwrap();
     assert_eq!(count(&path, "SELECT count(*) FROM items"), 3);
 }
+
+#[test]
+fn a_generic_replay_restores_a_typed_lanes_dead_letters_and_refuses_non_inserts() {
+    use rusqlite::types::Value;
+    use sqlretry::writer::{DeadLetterStore, Row};
+    use writer_common::{SCHEMA, Tick};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("replay.db");
+    // No table yet: every batch of the typed lane fails permanently and is dead-lettered.
+    let writer = Writer::open(&path, WriterOptions::default()).unwrap();
+    let ingest = writer.ingest::<Tick>(IngestOptions::default().with_batch_size(100));
+    for i in 0..250 {
+        ingest.append(tick(i)).unwrap();
+    }
+    drop(ingest);
+    let m = writer.shutdown().unwrap();
+    assert_eq!((m.rows_written, m.rows_dead_lettered, m.rows_lost), (0, 250, 0), "{m:?}");
+
+    let mut store = DeadLetterStore::open(DeadLetterStore::path_beside(&path)).unwrap();
+    let letters = store.list(None).unwrap();
+    assert_eq!(letters.len(), 3);
+    assert!(letters.iter().all(|l| l.row_type == "tick" && l.insert_sql == Tick::INSERT_SQL));
+    assert_eq!(letters[0].values().unwrap()[1], tick(1).values());
+    let bad = store.append("evil", "DELETE FROM ticks", &[vec![Value::Integer(1)]], "x").unwrap();
+    let bad_blank = store.append("evil", "  update ticks SET bid = 0", &[], "x").unwrap();
+    drop(store);
+
+    // Another program, without the Rust type: generic replay.
+    let writer = Writer::open(&path, WriterOptions::default()).unwrap();
+    writer.submit(|tx| tx.execute_batch(SCHEMA)).unwrap();
+    writer.submit(|tx| tx.execute("INSERT INTO ticks (symbol, ts_ms, bid) VALUES ('S1', 1, 0)", [])).unwrap();
+    let report = writer.replay_all().unwrap();
+    assert_eq!((report.batches, report.rows), (3, 250), "{report:?}");
+    assert_eq!(report.refused.iter().map(|r| r.id).collect::<Vec<_>>(), vec![bad, bad_blank]);
+    assert!(report.refused[0].reason.contains("not an INSERT"), "{report:?}");
+    assert_eq!((report.batches_left, report.rows_left), (2, 1));
+    assert_eq!(writer.metrics().rows_replayed, 250);
+    // Idempotent: the natural key kept the row that was already there, nothing was deleted.
+    assert_eq!(count(&path, "SELECT count(*) FROM ticks"), 250);
+    assert_eq!(count(&path, "SELECT count(*) FROM ticks WHERE bid = 0"), 1);
+    // Again: nothing replayed, the refused letters are still refused and kept.
+    let again = writer.replay_all().unwrap();
+    assert_eq!((again.batches, again.refused.len(), again.batches_left), (0, 2, 2));
+    // The typed filter only looks at its own type.
+    let typed = writer.replay::<Tick>().unwrap();
+    assert_eq!((typed.batches, typed.refused.len(), typed.batches_left), (0, 0, 0));
+    writer.shutdown().unwrap();
+    let store = DeadLetterStore::open(DeadLetterStore::path_beside(&path)).unwrap();
+    assert_eq!(store.list(None).unwrap().iter().map(|l| l.id).collect::<Vec<_>>(), vec![bad, bad_blank]);
+}

@@ -157,10 +157,12 @@ fn past_the_policy_batches_are_dead_lettered_and_replay_restores_every_row() {
 
     let writer = Writer::open(&path, config).unwrap();
     let report = writer.replay::<Tick>().unwrap();
-    assert_eq!((report.batches, report.rows), (3, 1200));
+    assert_eq!((report.batches, report.rows, report.rows_left), (3, 1200, 0));
+    assert!(report.refused.is_empty(), "{report:?}");
     assert_eq!(count(&path, "SELECT count(*) FROM ticks"), 1200);
     // Replaying again finds nothing; rows are not duplicated either way (natural key).
     assert_eq!(writer.replay::<Tick>().unwrap().rows, 0);
+    assert_eq!(writer.replay_all().unwrap().rows, 0);
     assert_eq!(writer.metrics().rows_replayed, 1200);
     writer.shutdown().unwrap();
     assert_eq!(count(&path, "SELECT count(*) FROM ticks"), 1200);

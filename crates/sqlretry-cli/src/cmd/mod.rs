@@ -1,4 +1,5 @@
 //! The subcommands.
 
+pub mod dead_letters;
 pub mod doctor;
 pub mod stress;

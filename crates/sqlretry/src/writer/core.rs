@@ -73,27 +73,28 @@ impl Shared {
     pub(crate) fn dead_letter(
         &self,
         row_type: &str,
-        rows: u64,
-        payload: serde_json::Result<String>,
+        insert_sql: &str,
+        rows: &[Vec<rusqlite::types::Value>],
         error: &str,
     ) {
-        let stored = payload.map_err(WriterError::from).and_then(|payload| {
+        let n = rows.len() as u64;
+        let stored = {
             let mut store = lock(&self.dead_letters);
-            let store = match &mut *store {
-                Some(store) => store,
-                slot => slot.insert(DeadLetterStore::open(DeadLetterStore::path_beside(&self.path))?),
-            };
-            Ok(store.append(row_type, &payload, rows, error)?)
-        });
+            match &mut *store {
+                Some(store) => store.append(row_type, insert_sql, rows, error),
+                slot => DeadLetterStore::open(DeadLetterStore::path_beside(&self.path))
+                    .and_then(|store| slot.insert(store).append(row_type, insert_sql, rows, error)),
+            }
+        };
         match stored {
             Ok(id) => {
-                self.metrics.dead_lettered(rows);
-                tracing::warn!(writer = %self.metrics.name(), row_type, rows, id, error, "batch kept in the dead-letter store");
+                self.metrics.dead_lettered(n);
+                tracing::warn!(writer = %self.metrics.name(), row_type, rows = n, id, error, "batch kept in the dead-letter store");
             }
             Err(store_error) => {
-                self.metrics.lost(rows);
+                self.metrics.lost(n);
                 tracing::error!(
-                    writer = %self.metrics.name(), row_type, rows, error, %store_error,
+                    writer = %self.metrics.name(), row_type, rows = n, error, %store_error,
                     "batch LOST: the dead-letter store failed too",
                 );
             }

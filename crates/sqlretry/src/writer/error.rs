@@ -95,4 +95,21 @@ pub enum WriterError {
     /// Writing replayed rows through the writer failed.
     #[error(transparent)]
     Write(#[from] WriteError),
+    /// A dead letter cannot be replayed (its SQL is not an `INSERT`, its payload is not rows of
+    /// SQL values); it is left in the store.
+    #[error("dead letter {id} refused: {reason}")]
+    Refused {
+        /// The dead letter's id.
+        id: i64,
+        /// Why.
+        reason: String,
+    },
+    /// The dead-letter file exists but its table is not the one this version writes.
+    #[error("dead-letter store {path}: {message}", path = path.display())]
+    DeadLetterSchema {
+        /// The dead-letter file.
+        path: std::path::PathBuf,
+        /// What is wrong with its table.
+        message: String,
+    },
 }

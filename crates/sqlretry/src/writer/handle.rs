@@ -180,13 +180,12 @@ impl Writer {
     /// ```
     /// use sqlretry::writer::{IngestOptions, Row, Writer, WriterOptions};
     ///
-    /// #[derive(serde::Serialize, serde::Deserialize)]
     /// struct Tick { symbol: String, ts_ms: i64 }
     /// impl Row for Tick {
     ///     const TYPE_NAME: &'static str = "tick";
     ///     const INSERT_SQL: &'static str = "INSERT OR IGNORE INTO ticks (symbol, ts_ms) VALUES (?1, ?2)";
-    ///     fn insert(&self, stmt: &mut rusqlite::Statement<'_>) -> rusqlite::Result<usize> {
-    ///         stmt.execute(rusqlite::params![self.symbol, self.ts_ms])
+    ///     fn values(&self) -> Vec<rusqlite::types::Value> {
+    ///         vec![self.symbol.clone().into(), self.ts_ms.into()]
     ///     }
     /// }
     ///
@@ -206,16 +205,53 @@ impl Writer {
         Ingest::new(Arc::clone(&self.shared), Arc::clone(&self.owner), config)
     }
 
-    /// Writes every dead-lettered batch of `R` back into the database, one transaction per batch
-    /// (idempotent: the rows' insert ignores natural-key duplicates), and removes exactly the
-    /// batches it wrote from the dead-letter store.
+    /// Writes every dead-lettered batch back into the database, whatever its row type: each
+    /// batch in one transaction with its own stored `INSERT` (idempotent: the insert ignores
+    /// natural-key duplicates), and removes exactly the batches it wrote from the dead-letter
+    /// store. Rows replayed are counted in [`metrics`](Writer::metrics) (`rows_replayed`).
+    ///
+    /// A batch that cannot be written back by itself — its SQL does not start with `INSERT`, its
+    /// payload does not decode, its insert fails with a permanent error (a missing table) — is
+    /// refused: listed in [`ReplayReport::refused`] and left in the store; the others go on.
     ///
     /// # Errors
     ///
-    /// [`WriterError`] if the store cannot be read, a payload does not parse as `R`, or a write
-    /// fails; the batches not yet written stay in the store.
+    /// [`WriterError`] if the store cannot be opened or read, or a batch's transaction could not
+    /// commit (the file stayed locked past the policy, the writer is shut down); the batches not
+    /// yet written stay in the store.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rusqlite::types::Value;
+    /// use sqlretry::writer::{DeadLetterStore, Writer, WriterOptions};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let writer = Writer::open(dir.path().join("ticks.db"), WriterOptions::default())?;
+    /// writer.submit(|tx| tx.execute_batch("CREATE TABLE ticks (symbol TEXT, ts_ms INTEGER, UNIQUE (symbol, ts_ms))"))?;
+    /// let mut store = DeadLetterStore::open(writer.dead_letter_path())?;
+    /// let sql = "INSERT OR IGNORE INTO ticks (symbol, ts_ms) VALUES (?1, ?2)";
+    /// store.append("tick", sql, &[vec![Value::Text("EURUSD".into()), Value::Integer(7)]], "locked")?;
+    /// store.append("oops", "DELETE FROM ticks", &[], "locked")?;
+    ///
+    /// let report = writer.replay_all()?;
+    /// assert_eq!((report.batches, report.rows), (1, 1));
+    /// assert_eq!(report.refused.len(), 1); // not an INSERT: refused and kept
+    /// assert_eq!((report.batches_left, report.rows_left), (1, 0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn replay_all(&self) -> Result<ReplayReport, WriterError> {
+        dead_letter::replay(self, None)
+    }
+
+    /// As [`replay_all`](Writer::replay_all), for the dead letters of row type `R` only (those
+    /// whose stored name is `R::TYPE_NAME`); each is still written with its stored `INSERT`.
+    ///
+    /// # Errors
+    ///
+    /// As [`replay_all`](Writer::replay_all).
     pub fn replay<R: Row>(&self) -> Result<ReplayReport, WriterError> {
-        dead_letter::replay::<R>(self)
+        dead_letter::replay(self, Some(R::TYPE_NAME))
     }
 
     /// A snapshot of the writer's metrics.

@@ -6,56 +6,58 @@ use std::marker::PhantomData;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-
 use super::core::{Owner, Shared};
 use super::error::AppendError;
 use super::group::transact;
 use super::options::IngestOptions;
 
-/// A row type for batched ingest: how it is named, serialized (for dead letters) and inserted.
+/// A row type for batched ingest: its name, its insert statement and its values.
 ///
 /// The insert should be `INSERT OR IGNORE` on a natural key (a `UNIQUE` constraint), so that a
-/// batch written twice — a retry after an ambiguous failure, a [`replay`](super::Writer::replay) —
-/// stores each row once. The statement is prepared once per connection (`prepare_cached`) and
-/// reused for every row.
+/// batch written twice — a retry after an ambiguous failure, a [`replay`](super::Writer::replay_all)
+/// — stores each row once. The statement is prepared once per connection (`prepare_cached`) and
+/// executed with [`values`](Row::values) for every row.
+///
+/// Because a row is only its values, a dead-lettered batch is self-describing: the store keeps
+/// `TYPE_NAME`, `INSERT_SQL` and each row's values, and any program — the `sqlretry dead-letters`
+/// command included — can write it back without this type.
 ///
 /// # Examples
 ///
 /// ```
+/// use rusqlite::types::Value;
 /// use sqlretry::writer::Row;
 ///
-/// #[derive(serde::Serialize, serde::Deserialize)]
 /// struct Tick { symbol: String, ts_ms: i64, bid: f64, ask: f64 }
 ///
 /// impl Row for Tick {
 ///     const TYPE_NAME: &'static str = "tick";
 ///     const INSERT_SQL: &'static str =
 ///         "INSERT OR IGNORE INTO ticks (symbol, ts_ms, bid, ask) VALUES (?1, ?2, ?3, ?4)";
-///     fn insert(&self, stmt: &mut rusqlite::Statement<'_>) -> rusqlite::Result<usize> {
-///         stmt.execute(rusqlite::params![self.symbol, self.ts_ms, self.bid, self.ask])
+///     fn values(&self) -> Vec<Value> {
+///         vec![self.symbol.clone().into(), self.ts_ms.into(), self.bid.into(), self.ask.into()]
 ///     }
 /// }
 /// ```
-pub trait Row: Serialize + DeserializeOwned + Send + 'static {
+pub trait Row: Send + 'static {
     /// A stable name for the type, stored with its dead letters.
     const TYPE_NAME: &'static str;
-    /// The insert statement, `INSERT OR IGNORE` on the natural key.
+    /// The insert statement, `INSERT OR IGNORE` on the natural key; it must start with `INSERT`
+    /// (replay refuses anything else).
     const INSERT_SQL: &'static str;
-    /// Executes the prepared [`INSERT_SQL`](Row::INSERT_SQL) with this row's values.
-    ///
-    /// # Errors
-    ///
-    /// The SQLite error of the insert.
-    fn insert(&self, stmt: &mut rusqlite::Statement<'_>) -> rusqlite::Result<usize>;
+    /// This row's values for [`INSERT_SQL`](Row::INSERT_SQL)'s parameters, in order.
+    fn values(&self) -> Vec<rusqlite::types::Value>;
 }
 
-/// Writes `rows` with `R`'s cached insert in the open transaction.
-pub(crate) fn insert_rows<R: Row>(tx: &rusqlite::Transaction<'_>, rows: &[R]) -> rusqlite::Result<()> {
-    let mut stmt = tx.prepare_cached(R::INSERT_SQL)?;
+/// Executes `sql` (cached) once per row of `rows` in the open transaction.
+pub(crate) fn insert_values(
+    tx: &rusqlite::Transaction<'_>,
+    sql: &str,
+    rows: &[Vec<rusqlite::types::Value>],
+) -> rusqlite::Result<()> {
+    let mut stmt = tx.prepare_cached(sql)?;
     for row in rows {
-        row.insert(&mut stmt)?;
+        stmt.execute(rusqlite::params_from_iter(row))?;
     }
     Ok(())
 }
@@ -112,6 +114,8 @@ impl<R: Row> RowLane<R> {
 
     fn write(&self, shared: &Shared, batch: Vec<R>) {
         let n = batch.len() as u64;
+        let rows: Vec<Vec<rusqlite::types::Value>> = batch.iter().map(Row::values).collect();
+        drop(batch);
         let result = if shared.queue.is_abandoned() {
             None
         } else {
@@ -122,7 +126,7 @@ impl<R: Row> RowLane<R> {
                 &self.config.policy,
                 &shared.metrics,
                 "ingest batch",
-                |tx| insert_rows(tx, &batch).map(|()| ((), true)),
+                |tx| insert_values(tx, R::INSERT_SQL, &rows).map(|()| ((), true)),
             ))
         };
         let error = match result {
@@ -133,7 +137,7 @@ impl<R: Row> RowLane<R> {
             }
             None => "abandoned: the writer was dropped before the batch could be written".to_owned(),
         };
-        shared.dead_letter(R::TYPE_NAME, n, serde_json::to_string(&batch), &error);
+        shared.dead_letter(R::TYPE_NAME, R::INSERT_SQL, &rows, &error);
     }
 }
 

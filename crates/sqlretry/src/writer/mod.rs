@@ -8,8 +8,9 @@
 //! - [`Writer::submit`] / [`Writer::submit_async`] / [`Writer::try_submit`]: a closure over the
 //!   transaction; its value comes back only after the transaction committed.
 //! - [`Writer::ingest`]: fire-and-forget appends of [`Row`]s, flushed in batches (spec 002).
-//! - [`Writer::replay`] and [`DeadLetterStore`]: batches that exhausted their retries are kept in
-//!   `<db>.deadletter.sqlite`, never dropped, and can be written back.
+//! - [`Writer::replay_all`] and [`DeadLetterStore`]: batches that exhausted their retries are kept
+//!   in `<db>.deadletter.sqlite`, never dropped, and can be written back — by any program: each
+//!   batch keeps its `INSERT` and its rows as SQL values, so no Rust type is needed to replay it.
 //! - [`Writer::metrics`]: a [`WriterMetricsSnapshot`]; the same figures go to the `metrics` facade.
 //!
 //! # Design
@@ -50,7 +51,10 @@
 //! `INSERT OR IGNORE` statement, each batch one transaction under
 //! [`RetryPolicy::batch_writes`](crate::RetryPolicy::batch_writes). A batch that exhausts it is
 //! appended to the dead-letter store (`synchronous=FULL`) and only then counted dead-lettered;
-//! `rows_lost` counts only rows the dead-letter store itself refused.
+//! `rows_lost` counts only rows the dead-letter store itself refused. A dead letter is
+//! self-describing (row type name, `INSERT` statement, rows as JSON arrays of SQL values), so
+//! replay ([`Writer::replay_all`], `sqlretry dead-letters replay`) needs no Rust type; it executes
+//! only statements that start with `INSERT`.
 
 mod configured;
 mod core;
@@ -64,7 +68,7 @@ mod options;
 mod queue;
 mod request;
 
-pub use dead_letter::{DeadLetter, DeadLetterStore, ReplayReport};
+pub use dead_letter::{DeadLetter, DeadLetterStore, RefusedLetter, ReplayReport};
 pub use error::{AppendError, WriteError, WriterError};
 pub use handle::Writer;
 pub use ingest::{Ingest, Row};

@@ -22,8 +22,8 @@ pub struct Tick {
 impl Row for Tick {
     const TYPE_NAME: &'static str = "tick";
     const INSERT_SQL: &'static str = "INSERT OR IGNORE INTO ticks (symbol, ts_ms, bid) VALUES (?1, ?2, ?3)";
-    fn insert(&self, stmt: &mut rusqlite::Statement<'_>) -> rusqlite::Result<usize> {
-        stmt.execute(rusqlite::params![self.symbol, self.ts_ms, self.bid])
+    fn values(&self) -> Vec<rusqlite::types::Value> {
+        vec![self.symbol.clone().into(), self.ts_ms.into(), self.bid.into()]
     }
 }
 
