@@ -135,9 +135,10 @@ pub fn table(reports: &[RunReport]) -> String {
         "p50",
         "p95",
         "p99",
+        "max",
         "errors",
     ];
-    let rows: Vec<[String; 11]> = reports
+    let rows: Vec<[String; 12]> = reports
         .iter()
         .map(|r| {
             let failed = if r.failed == 0 {
@@ -168,6 +169,7 @@ pub fn table(reports: &[RunReport]) -> String {
                 ms(r.latency_us.p50),
                 ms(r.latency_us.p95),
                 ms(r.latency_us.p99),
+                ms(r.latency_us.max),
                 errors,
             ]
         })
