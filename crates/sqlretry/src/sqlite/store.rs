@@ -329,7 +329,8 @@ const POLL_FIRST: Duration = Duration::from_micros(200);
 const POLL_MAX: Duration = Duration::from_millis(2);
 
 /// `BEGIN IMMEDIATE` on the write connection, polled while another process holds SQLite's lock
-/// (see [`POLL_FIRST`]) until `wait_until`; then the last SQLITE_BUSY is returned. A holder that
+/// (see [`POLL_FIRST`]) until `wait_until` (no pause ends past it); then the last SQLITE_BUSY is
+/// returned. A holder that
 /// had to wait tells the queue ([`Turn::contended`]): this process's writers then write in streaks
 /// (a longer barging window) instead of handing SQLite's lock back to the other processes at once.
 fn begin_polled<'c>(
@@ -349,10 +350,14 @@ fn begin_polled<'c>(
                 return Ok(tx);
             }
             Err(e) if e.classify().is_retryable() => {
-                if Instant::now() + pause > wait_until {
+                // The last pause is cut short to end at `wait_until`, for one last poll: with pauses
+                // of up to 2 ms, giving up before a pause that would end too late could forgo most of
+                // a short wait.
+                let now = Instant::now();
+                if now >= wait_until {
                     return Err(e);
                 }
-                std::thread::sleep(pause);
+                std::thread::sleep(pause.min(wait_until - now));
                 waited = true;
                 pause = (pause * 2).min(POLL_MAX);
             }
