@@ -321,18 +321,18 @@ impl Store {
 }
 
 /// The first pause between polls of `BEGIN IMMEDIATE` while another process holds SQLite's lock;
-/// each later pause doubles, up to [`POLL_MAX`]. Polling every 50–200 µs made the processes take
-/// turns every few hundred microseconds, and each turn costs the newcomer a re-read of its pages
-/// (0.56–0.59× one writer); 200 µs → 2 ms lets the holder serve longer streaks (STORE_RESULTS.md).
+/// each later pause doubles, up to [`POLL_MAX`]. Polling every 50–200 µs took SQLite's lock from
+/// the holding process at almost every gap between its writes (each switch costs the newcomer a
+/// re-read of its pages); 200 µs → 2 ms leaves the holder longer streaks (STORE_RESULTS.md).
 const POLL_FIRST: Duration = Duration::from_micros(200);
 /// The longest pause between polls of `BEGIN IMMEDIATE`.
 const POLL_MAX: Duration = Duration::from_millis(2);
 
 /// `BEGIN IMMEDIATE` on the write connection, polled while another process holds SQLite's lock
 /// (see [`POLL_FIRST`]) until `wait_until` (no pause ends past it); then the last SQLITE_BUSY is
-/// returned. A holder that
-/// had to wait tells the queue ([`Turn::contended`]): this process's writers then write in streaks
-/// (a longer barging window) instead of handing SQLite's lock back to the other processes at once.
+/// returned. A holder that had to wait tells the queue ([`Turn::contended`]): this process's
+/// writers then write in streaks (a longer barging window) instead of handing SQLite's lock back to
+/// the other processes at once.
 fn begin_polled<'c>(
     conn: &'c Connection,
     wait_until: Instant,
