@@ -90,7 +90,8 @@ impl StoreOptions {
 
     /// How long the head of the in-process write queue lets newcomers go first before it is served
     /// (default 250 µs; zero is strictly first come, first served, at the cost of a thread
-    /// hand-off per write).
+    /// hand-off per write). While other processes contend for the file the window is at least 2 ms
+    /// (unless zero; see the type's `# Design`).
     #[must_use]
     pub fn with_barging_window(mut self, window: Duration) -> Self {
         self.barging_window = window;
@@ -142,9 +143,11 @@ impl StoreOptions {
 ///   [`StoreOptions::with_barging_window`]) *before* `BEGIN IMMEDIATE`, so they never fight over
 ///   SQLite's lock; it is left to other processes (or other `Store`s on the same file). Fairness is
 ///   bounded, not per write: the writer holding the turn may write back to back until the oldest
-///   waiter has waited one window, and a holder that had to wait for another process's lock starts
-///   that window afresh once it has the lock (a streak of this process's writes, so the lock does
-///   not change hands between processes after every write).
+///   waiter has waited one window. While other processes contend (within 100 ms of a write that had
+///   to wait for their lock) the window is 2 ms, and it starts afresh when the lock is won: a
+///   process serves its writers in streaks rather than letting SQLite's lock change hands (and the
+///   newcomer re-read its pages) every few writes. A waiter thus waits about one window per writer
+///   ahead of it in this process, plus their waits for other processes.
 /// - **Read connections** are pooled: a read takes an idle one or opens one, and gives it back
 ///   (up to [`StoreOptions::with_idle_readers`] are kept). They are `query_only`.
 /// - **A write** runs its closure inside `BEGIN IMMEDIATE` and acknowledges only after `COMMIT`
@@ -318,18 +321,18 @@ impl Store {
 }
 
 /// The first pause between polls of `BEGIN IMMEDIATE` while another process holds SQLite's lock;
-/// each later pause doubles, up to [`POLL_MAX`]. Polling every 50–200 µs made the processes take
-/// turns every few hundred microseconds, and each turn costs the newcomer a re-read of its pages
-/// (0.56–0.59× one writer); 200 µs → 2 ms lets the holder serve longer streaks (STORE_RESULTS.md).
+/// each later pause doubles, up to [`POLL_MAX`]. Polling every 50–200 µs took SQLite's lock from
+/// the holding process at almost every gap between its writes (each switch costs the newcomer a
+/// re-read of its pages); 200 µs → 2 ms leaves the holder longer streaks (STORE_RESULTS.md).
 const POLL_FIRST: Duration = Duration::from_micros(200);
 /// The longest pause between polls of `BEGIN IMMEDIATE`.
 const POLL_MAX: Duration = Duration::from_millis(2);
 
 /// `BEGIN IMMEDIATE` on the write connection, polled while another process holds SQLite's lock
-/// (see [`POLL_FIRST`]) until `wait_until`; then the last SQLITE_BUSY is returned. A holder that
-/// had to wait renews its turn's barging window: this process's writers then write back to back
-/// for one window before the queue hands over, instead of handing SQLite's lock back to the other
-/// processes at once.
+/// (see [`POLL_FIRST`]) until `wait_until` (no pause ends past it); then the last SQLITE_BUSY is
+/// returned. A holder that had to wait tells the queue ([`Turn::contended`]): this process's
+/// writers then write in streaks (a longer barging window) instead of handing SQLite's lock back to
+/// the other processes at once.
 fn begin_polled<'c>(
     conn: &'c Connection,
     wait_until: Instant,
@@ -342,15 +345,19 @@ fn begin_polled<'c>(
         match WriteTx::begin(conn, Instant::now()) {
             Ok(tx) => {
                 if waited {
-                    turn.renew_window();
+                    turn.contended();
                 }
                 return Ok(tx);
             }
             Err(e) if e.classify().is_retryable() => {
-                if Instant::now() + pause > wait_until {
+                // The last pause is cut short to end at `wait_until`, for one last poll: with pauses
+                // of up to 2 ms, giving up before a pause that would end too late could forgo most of
+                // a short wait.
+                let now = Instant::now();
+                if now >= wait_until {
                     return Err(e);
                 }
-                std::thread::sleep(pause);
+                std::thread::sleep(pause.min(wait_until - now));
                 waited = true;
                 pause = (pause * 2).min(POLL_MAX);
             }
