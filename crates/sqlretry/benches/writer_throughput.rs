@@ -216,6 +216,7 @@ fn processes(
         writeln!(child.stdin.as_mut().unwrap(), "go").unwrap();
     }
     let mut out = Outcome::default();
+    let (mut requests, mut batches) = (0, 0);
     for (mut child, mut lines) in children {
         let line = lines.next().unwrap().unwrap();
         let f: Vec<u64> = line.split_whitespace().map(|x| x.parse().unwrap()).collect();
@@ -223,9 +224,12 @@ fn processes(
         out.failed += f[1];
         out.p99_us = out.p99_us.max(f[2]);
         out.max_us = out.max_us.max(f[3]);
+        requests += f[4];
+        batches += f[5];
         child.wait().unwrap();
     }
     out.secs = start.elapsed().as_secs_f64();
+    out.extra = format!("{:.1} req/txn", requests as f64 / batches.max(1) as f64);
     out
 }
 
@@ -238,8 +242,11 @@ fn writer_child() {
     let mut go = String::new();
     std::io::stdin().read_line(&mut go).unwrap();
     let out = run_threads(producers, per, |_| writer.clone(), submit_one);
-    writer.shutdown().unwrap();
-    println!("{} {} {} {}", out.ops, out.failed, out.p99_us, out.max_us);
+    let m = writer.shutdown().unwrap();
+    println!(
+        "{} {} {} {} {} {}",
+        out.ops, out.failed, out.p99_us, out.max_us, m.requests_committed, m.batches_written
+    );
 }
 
 struct Tick {

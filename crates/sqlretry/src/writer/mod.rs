@@ -24,6 +24,18 @@
 //! groups therefore grow by themselves to the number of waiting callers, with no timer. A non-zero
 //! `window` instead lets the writer thread wait for a fuller group, and then callers never lead.
 //!
+//! **Writers in several processes** take turns through a file lock (`flock` on `<db>.writer-lock`,
+//! [`WriterOptions::with_process_lock`], on by default), taken before each transaction attempt —
+//! the kernel wakes the next process the moment it is free, where SQLite's busy handler would poll
+//! — and let go right after `COMMIT`, before any reply is sent. A leader waiting for it still holds
+//! the token, so submitters keep queuing meanwhile; once the lock is held, the group is topped up
+//! with them. After this process had to wait for another one (for the next 100 ms), it is
+//! *contended*: submitters no longer lead, and the writer thread lets each group fill to the size
+//! of the last one (for up to 250 µs) before it waits for the lock, so that each lock turn — each
+//! of which makes the newcomer re-read its pages — commits one request per waiting caller instead
+//! of a lone leader's. Holding the lock across several consecutive groups was measured too and
+//! not kept: the lock then sits idle while the holder's callers are woken and resubmit.
+//!
 //! **One transaction per group, one savepoint per request.** A group runs in `BEGIN IMMEDIATE`;
 //! each request runs inside `SAVEPOINT`, so a permanent error of one request (a constraint) rolls
 //! back only that request, which gets [`WriteError::Rejected`], while the others commit. A

@@ -113,8 +113,9 @@ impl WriterOptions {
     /// Whether writers of the same file in different processes take turns through a file lock
     /// (`flock` on `<db>.writer-lock`, held per transaction attempt) before `BEGIN IMMEDIATE`
     /// (default `true`). The kernel wakes the next writer as soon as the lock is free, where
-    /// SQLite's busy handler would poll with sleeps of 1–100 ms. Writers that do not use sqlretry
-    /// are still handled by SQLite's locking and the retry policy.
+    /// SQLite's busy handler would poll with sleeps of 1–100 ms. While other processes contend for
+    /// it, groups are let fill (up to 250 µs) before each turn (see the module's `# Design`).
+    /// Writers that do not use sqlretry are still handled by SQLite's locking and the retry policy.
     #[must_use]
     pub fn with_process_lock(mut self, on: bool) -> Self {
         self.process_lock = on;

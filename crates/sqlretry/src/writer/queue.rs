@@ -10,6 +10,7 @@ use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::error::WriteError;
+use super::group::CONTENDED_FILL;
 use super::metrics::WriterMetrics;
 use super::request::Job;
 
@@ -36,6 +37,11 @@ struct State {
     last_group: usize,
     /// The writer thread is waiting for `last_group` requests; a push reaching it wakes it.
     filling: bool,
+    /// Another process recently made this one wait for the process lock (`group::ProcessLock`):
+    /// submitters queue instead of leading, and the writer thread lets each group fill (to
+    /// `last_group`, for up to `CONTENDED_FILL`) before it waits for the lock, so that each lock
+    /// turn commits as many requests as this process has callers.
+    contended: bool,
 }
 
 /// What the writer thread should do next.
@@ -106,7 +112,7 @@ impl Queue {
             }
             return Ok(Pushed::Queued);
         }
-        if let Some(max) = lead {
+        if let Some(max) = lead.filter(|_| !st.contended) {
             st.busy = true;
             return Ok(Pushed::Lead(self.take(&mut st, max, metrics)));
         }
@@ -156,10 +162,28 @@ impl Queue {
         group
     }
 
+    /// Adds requests queued since `group` was taken (the token holder, after waiting for the process
+    /// lock), up to `max` in all.
+    pub(crate) fn top_up(&self, group: &mut Vec<Box<dyn Job>>, max: usize, metrics: &WriterMetrics) {
+        let mut st = self.lock();
+        let n = st.jobs.len().min(max.saturating_sub(group.len()));
+        if n > 0 {
+            group.extend(st.jobs.drain(..n));
+            st.last_group = group.len();
+            metrics.set_queue_depth(st.jobs.len(), true);
+            drop(st);
+            self.space.notify_all();
+            #[cfg(feature = "tokio")]
+            self.space_async.notify_waiters();
+        }
+    }
+
     /// Gives the token back after a group; the writer thread takes over if requests are waiting.
-    pub(crate) fn release(&self) {
+    /// `contended`: whether the process lock was recently contended (see `State::contended`).
+    pub(crate) fn release(&self, contended: bool) {
         let mut st = self.lock();
         st.busy = false;
+        st.contended = contended;
         let wake = !st.jobs.is_empty() || st.closed;
         drop(st);
         if wake {
@@ -220,7 +244,7 @@ impl Queue {
                 // Take the token first, so that callers arriving during the window queue up
                 // instead of leading small groups of their own.
                 st.busy = true;
-                let end = now + window;
+                let end = now + if st.contended { window.max(CONTENDED_FILL) } else { window };
                 let target = st.last_group.clamp(1, max_batch);
                 st.filling = true;
                 while st.jobs.len() < target && !st.closed && !st.abandoned {
