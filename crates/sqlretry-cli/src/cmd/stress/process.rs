@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::Duration;
 
-use super::worker::{Tally, TallyWire, WorkOrder, run_workers};
+use super::worker::{Tally, WorkOrder, run_workers};
 use crate::error::CliError;
 
 /// The hidden subcommand worker processes run.
@@ -24,7 +24,7 @@ pub fn worker_main(order_json: &str) -> Result<(), CliError> {
     let order: WorkOrder = serde_json::from_str(order_json)
         .map_err(|e| CliError::usage("--order", format!("not a valid work order: {e}")))?;
     let tally = run_workers(&order, |_| {})?;
-    let line = serde_json::to_string(&tally.to_wire())
+    let line = serde_json::to_string(&tally)
         .map_err(|e| CliError::Worker(format!("cannot encode the tally: {e}")))?;
     println!("{line}");
     Ok(())
@@ -105,9 +105,7 @@ fn collect(child: &mut Child, out: std::io::Result<String>) -> Result<Tally, Cli
         return Err(CliError::Worker(format!("exited with {status}")));
     }
     let line = out.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
-    let wire: TallyWire = serde_json::from_str(line)
-        .map_err(|e| CliError::Worker(format!("unreadable report {line:?}: {e}")))?;
-    Ok(Tally::from_wire(&wire))
+    serde_json::from_str(line).map_err(|e| CliError::Worker(format!("unreadable report {line:?}: {e}")))
 }
 
 /// Kills and waits for children after a failed start, so none is left running.

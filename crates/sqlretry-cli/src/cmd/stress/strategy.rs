@@ -96,7 +96,7 @@ pub enum StrategyKind {
 pub struct StrategySettings {
     /// The database file.
     pub db: PathBuf,
-    /// `--config FILE.toml`, for the library's configuration type once it is wired in.
+    /// `--config FILE.toml`, read by the library's strategies (with `SQLRETRY_*` over it).
     pub config: Option<PathBuf>,
 }
 

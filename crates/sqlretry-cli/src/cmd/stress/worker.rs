@@ -47,8 +47,8 @@ pub struct WorkOrder {
     pub seed: u64,
 }
 
-/// What the workers of one or more processes saw.
-#[derive(Debug, Clone)]
+/// What the workers of one or more processes saw; worker processes send it as one JSON line.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Tally {
     /// Operations started.
     pub attempted: u64,
@@ -63,8 +63,10 @@ pub struct Tally {
     /// Final errors of failed operations, by SQLite extended code name.
     pub errors: BTreeMap<String, u64>,
     /// Latency of each operation's write, in microseconds.
+    #[serde(with = "histogram_pairs")]
     pub latency_us: Histogram<u64>,
     /// From the workers' common start to the last one's finish (the longest when merged).
+    #[serde(with = "micros", rename = "wall_us")]
     pub wall: Duration,
 }
 
@@ -105,42 +107,6 @@ impl Tally {
         self.retries += u64::from(retries);
         *self.errors.entry(sqlite_codes::error_name(error)).or_default() += 1;
     }
-
-    /// The form sent over a pipe by worker processes.
-    pub fn to_wire(&self) -> TallyWire {
-        TallyWire {
-            attempted: self.attempted,
-            committed: self.committed,
-            failed: self.failed,
-            retries: self.retries,
-            units: self.units,
-            errors: self.errors.clone(),
-            latency_us: self
-                .latency_us
-                .iter_recorded()
-                .map(|v| (v.value_iterated_to(), v.count_at_value()))
-                .collect(),
-            wall_us: u64::try_from(self.wall.as_micros()).unwrap_or(u64::MAX),
-        }
-    }
-
-    /// Rebuilds a tally received from a worker process.
-    pub fn from_wire(wire: &TallyWire) -> Self {
-        let mut latency_us = new_histogram();
-        for &(value, count) in &wire.latency_us {
-            latency_us.saturating_record_n(value, count);
-        }
-        Self {
-            attempted: wire.attempted,
-            committed: wire.committed,
-            failed: wire.failed,
-            retries: wire.retries,
-            units: wire.units,
-            errors: wire.errors.clone(),
-            latency_us,
-            wall: Duration::from_micros(wire.wall_us),
-        }
-    }
 }
 
 impl Default for Tally {
@@ -149,25 +115,36 @@ impl Default for Tally {
     }
 }
 
-/// A [`Tally`] as JSON: the histogram as (value, count) pairs.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct TallyWire {
-    /// See [`Tally::attempted`].
-    pub attempted: u64,
-    /// See [`Tally::committed`].
-    pub committed: u64,
-    /// See [`Tally::failed`].
-    pub failed: u64,
-    /// See [`Tally::retries`].
-    pub retries: u64,
-    /// See [`Tally::units`].
-    pub units: u64,
-    /// See [`Tally::errors`].
-    pub errors: BTreeMap<String, u64>,
-    /// Recorded latency values (µs) with their counts.
-    pub latency_us: Vec<(u64, u64)>,
-    /// See [`Tally::wall`], in microseconds.
-    pub wall_us: u64,
+/// The tally's latencies on the pipe from a worker process: (value µs, count) pairs.
+mod histogram_pairs {
+    use hdrhistogram::Histogram;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(h: &Histogram<u64>, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(h.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value())))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Histogram<u64>, D::Error> {
+        let mut h = super::new_histogram();
+        for (value, count) in Vec::<(u64, u64)>::deserialize(d)? {
+            h.saturating_record_n(value, count);
+        }
+        Ok(h)
+    }
+}
+
+/// The tally's wall time on the pipe: whole microseconds.
+mod micros {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_micros)
+    }
 }
 
 /// A latency histogram from 1 µs to one hour, 3 significant digits.
