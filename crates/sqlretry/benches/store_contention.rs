@@ -14,7 +14,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use sqlretry::sqlite::{ConnectionProfile, Store, StoreOptions};
 
 const CHILD_ENV: &str = "SQLRETRY_STORE_BENCH_CHILD";
-const STRATEGIES: [&str; 3] = ["plain-deferred", "plain-immediate", "store"];
+const STRATEGIES: [&str; 5] = ["plain-deferred", "plain-immediate", "store", "store-grouped", "writer"];
 const PAYLOAD: &str =
     "0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnop";
 
@@ -49,14 +49,25 @@ fn open_store(path: &Path) -> Store {
 enum Writer {
     Plain(Connection, TransactionBehavior),
     Store(Store),
+    /// `Store::write_grouped` (group commit on the callers' threads).
+    StoreGrouped(Store),
+    /// The same closure through `sqlretry::writer::Writer` (group commit).
+    Grouped(sqlretry::writer::Writer),
 }
 
 impl Writer {
-    fn new(strategy: &str, path: &Path, store: Option<&Store>) -> Writer {
+    fn new(
+        strategy: &str,
+        path: &Path,
+        store: Option<&Store>,
+        grouped: Option<&sqlretry::writer::Writer>,
+    ) -> Writer {
         let plain = |b| Writer::Plain(ConnectionProfile::default().open(path).unwrap(), b);
         match strategy {
             "plain-deferred" => plain(TransactionBehavior::Deferred),
             "plain-immediate" => plain(TransactionBehavior::Immediate),
+            "writer" => Writer::Grouped(grouped.unwrap().clone()),
+            "store-grouped" => Writer::StoreGrouped(store.cloned().unwrap_or_else(|| open_store(path))),
             _ => Writer::Store(store.cloned().unwrap_or_else(|| open_store(path))),
         }
     }
@@ -71,6 +82,8 @@ impl Writer {
                 read_then_write(&tx).and_then(|()| tx.commit()).is_ok()
             }
             Writer::Store(store) => store.write(read_then_write).is_ok(),
+            Writer::StoreGrouped(store) => store.write_grouped(read_then_write).is_ok(),
+            Writer::Grouped(writer) => writer.submit(|tx| read_then_write(tx)).is_ok(),
         }
     }
 }
@@ -83,9 +96,11 @@ fn run_threads(
     ops: usize,
     go: impl FnOnce(),
 ) -> (Vec<u64>, usize, Duration) {
-    let shared = (strategy == "store").then(|| open_store(path));
+    let shared = strategy.starts_with("store").then(|| open_store(path));
+    let grouped = (strategy == "writer")
+        .then(|| sqlretry::writer::Writer::open(path, sqlretry::writer::WriterOptions::default()).unwrap());
     let mut writers: Vec<Writer> =
-        (0..threads).map(|_| Writer::new(strategy, path, shared.as_ref())).collect();
+        (0..threads).map(|_| Writer::new(strategy, path, shared.as_ref(), grouped.as_ref())).collect();
     go();
     let start = Instant::now();
     let results: Vec<(Vec<u64>, usize)> = std::thread::scope(|s| {

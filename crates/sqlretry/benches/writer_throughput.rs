@@ -62,6 +62,33 @@ fn fresh(dir: &Path, name: &str) -> std::path::PathBuf {
     path
 }
 
+/// Starts the producers waiting at `barrier` and times them until all joined; each reports its
+/// latency histogram and failures.
+fn time_producers(
+    barrier: &Barrier,
+    handles: Vec<std::thread::JoinHandle<(Histogram<u64>, u64)>>,
+    total: usize,
+) -> Outcome {
+    barrier.wait();
+    let start = Instant::now();
+    let mut all = histogram();
+    let mut failed = 0;
+    for h in handles {
+        let (hist, f) = h.join().unwrap();
+        all.add(hist).unwrap();
+        failed += f;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    Outcome {
+        ops: total as u64 - failed,
+        failed,
+        secs,
+        p99_us: all.value_at_quantile(0.99),
+        max_us: all.max(),
+        extra: String::new(),
+    }
+}
+
 /// Runs `producers` threads, each doing `per` operations with `op` (true = committed), timed.
 fn run_threads<S: Send + 'static>(
     producers: usize,
@@ -90,24 +117,7 @@ fn run_threads<S: Send + 'static>(
             })
         })
         .collect();
-    barrier.wait();
-    let start = Instant::now();
-    let mut all = histogram();
-    let mut failed = 0;
-    for h in handles {
-        let (hist, f) = h.join().unwrap();
-        all.add(hist).unwrap();
-        failed += f;
-    }
-    let secs = start.elapsed().as_secs_f64();
-    Outcome {
-        ops: (producers * per) as u64 - failed,
-        failed,
-        secs,
-        p99_us: all.value_at_quantile(0.99),
-        max_us: all.max(),
-        extra: String::new(),
-    }
+    time_producers(&barrier, handles, producers * per)
 }
 
 fn direct(dir: &Path, name: &str, producers: usize, per: usize) -> Outcome {
@@ -138,6 +148,62 @@ fn submit_one(writer: &mut Writer, producer: usize) -> bool {
     writer
         .submit(move |tx| tx.prepare_cached(INSERT)?.execute(rusqlite::params![producer as i64, PAYLOAD]))
         .is_ok()
+}
+
+/// How many requests a pipelining producer keeps in flight (`WRITER_BENCH_DEPTH`, default 8).
+fn depth() -> usize {
+    env_usize("WRITER_BENCH_DEPTH", 8).max(1)
+}
+
+/// `producers` threads each enqueue `per` single-row writes through `writer`, keeping `depth`
+/// in flight and waiting for the oldest; latency is enqueue → result observed.
+fn run_pipelined(writer: &Writer, producers: usize, per: usize, depth: usize) -> Outcome {
+    let barrier = Arc::new(Barrier::new(producers + 1));
+    let handles: Vec<_> = (0..producers)
+        .map(|p| {
+            let (writer, barrier) = (writer.clone(), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                let mut h = histogram();
+                let mut failed = 0;
+                let mut in_flight = std::collections::VecDeque::with_capacity(depth);
+                let mut settle = |(t, pending): (Instant, sqlretry::writer::Pending<usize>)| {
+                    if pending.wait().is_err() {
+                        failed += 1;
+                    }
+                    h.saturating_record(t.elapsed().as_micros() as u64);
+                };
+                barrier.wait();
+                for _ in 0..per {
+                    if in_flight.len() == depth {
+                        settle(in_flight.pop_front().unwrap());
+                    }
+                    let t = Instant::now();
+                    let pending = writer
+                        .enqueue(move |tx| {
+                            tx.prepare_cached(INSERT)?.execute(rusqlite::params![p as i64, PAYLOAD])
+                        })
+                        .unwrap();
+                    in_flight.push_back((t, pending));
+                }
+                in_flight.into_iter().for_each(&mut settle);
+                (h, failed)
+            })
+        })
+        .collect();
+    time_producers(&barrier, handles, producers * per)
+}
+
+fn through_writer_pipelined(dir: &Path, name: &str, producers: usize, per: usize) -> Outcome {
+    let path = fresh(dir, name);
+    let writer = Writer::open(&path, writer_config()).unwrap();
+    let mut out = run_pipelined(&writer, producers, per, depth());
+    let m = writer.shutdown().unwrap();
+    out.extra = format!(
+        "{} in flight each; {:.1} req/txn",
+        depth(),
+        m.requests_committed as f64 / m.batches_written.max(1) as f64
+    );
+    out
 }
 
 fn through_writer(dir: &Path, name: &str, producers: usize, per: usize) -> Outcome {
@@ -188,6 +254,7 @@ fn processes(
     producers: usize,
     per: usize,
     process_lock: bool,
+    pipelined: bool,
 ) -> Outcome {
     let path = fresh(dir, name);
     let exe = std::env::current_exe().unwrap();
@@ -196,6 +263,9 @@ fn processes(
             let mut command = Command::new(&exe);
             if !process_lock {
                 command.env("WRITER_BENCH_NO_PROCESS_LOCK", "1");
+            }
+            if pipelined {
+                command.env("WRITER_BENCH_PIPELINED", "1");
             }
             let mut child = command
                 .env(ROLE, "writer")
@@ -241,7 +311,11 @@ fn writer_child() {
     println!("ready");
     let mut go = String::new();
     std::io::stdin().read_line(&mut go).unwrap();
-    let out = run_threads(producers, per, |_| writer.clone(), submit_one);
+    let out = if std::env::var_os("WRITER_BENCH_PIPELINED").is_some() {
+        run_pipelined(&writer, producers, per, depth())
+    } else {
+        run_threads(producers, per, |_| writer.clone(), submit_one)
+    };
     let m = writer.shutdown().unwrap();
     println!(
         "{} {} {} {} {} {}",
@@ -366,6 +440,10 @@ fn main() {
         ("one uncontended writer, 1 row/txn (limit)", Box::new(|d: &Path, n: &str| direct(d, n, 1, ops / 2))),
         ("16 threads: Writer", Box::new(|d: &Path, n: &str| through_writer(d, n, 16, ops / 16))),
         (
+            "16 threads: Writer, pipelined (enqueue)",
+            Box::new(|d: &Path, n: &str| through_writer_pipelined(d, n, 16, ops / 16)),
+        ),
+        (
             "16 threads: Store (txn per caller, IMMEDIATE)",
             Box::new(|d: &Path, n: &str| through_store(d, n, 16, ops / 16)),
         ),
@@ -377,19 +455,24 @@ fn main() {
         ("1 producer: direct transaction", Box::new(|d: &Path, n: &str| direct(d, n, 1, ops / 2))),
         (
             "4 processes x 4 producers: Writer",
-            Box::new(|d: &Path, n: &str| processes(d, n, 4, 4, ops / 16, true)),
+            Box::new(|d: &Path, n: &str| processes(d, n, 4, 4, ops / 16, true, false)),
+        ),
+        (
+            "4 processes x 4 producers: Writer, pipelined (enqueue)",
+            Box::new(|d: &Path, n: &str| processes(d, n, 4, 4, ops / 16, true, true)),
         ),
         (
             "4 processes x 4 producers: Writer without the process lock",
-            Box::new(|d: &Path, n: &str| processes(d, n, 4, 4, ops / 16, false)),
+            Box::new(|d: &Path, n: &str| processes(d, n, 4, 4, ops / 16, false, false)),
         ),
         ("ingest 20 x ticks (spec 002)", Box::new(|d: &Path, n: &str| ingest(d, n, 20, ticks_per))),
     ];
+    const DIRECT_ONE: usize = 6; // "1 producer: direct transaction", after "1 producer: Writer"
     let only = std::env::var("WRITER_BENCH_ONLY").unwrap_or_default();
     let mut results: Vec<Vec<Outcome>> = vec![Vec::new(); scenarios.len()];
     for run in 0..runs {
         for (i, (name, f)) in scenarios.iter().enumerate() {
-            if i != 0 && i != 5 && !name.contains(only.as_str()) {
+            if i != 0 && i != DIRECT_ONE && !name.contains(only.as_str()) {
                 results[i].push(Outcome { secs: 1.0, ..Outcome::default() });
                 continue;
             }
@@ -397,7 +480,7 @@ fn main() {
         }
     }
     let limit = median(results[0].iter().map(Outcome::per_sec).collect());
-    let direct_one = median(results[5].iter().map(Outcome::per_sec).collect());
+    let direct_one = median(results[DIRECT_ONE].iter().map(Outcome::per_sec).collect());
     println!(
         "writer_throughput: {ops} ops per scenario, {runs} run(s), medians; x limit = / one uncontended writer ({limit:.0}/s)"
     );
@@ -411,7 +494,7 @@ fn main() {
         let p99 = median(r.iter().map(|o| o.p99_us as f64).collect());
         let max = median(r.iter().map(|o| o.max_us as f64).collect());
         let mut notes = r.last().map(|o| o.extra.clone()).unwrap_or_default();
-        if i == 4 {
+        if i == DIRECT_ONE - 1 {
             notes = format!("{notes}; {:.2}x direct transaction", rate / direct_one);
         }
         println!(

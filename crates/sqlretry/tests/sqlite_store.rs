@@ -341,3 +341,263 @@ fn optimistic_write_skips_a_changed_or_deleted_entry_with_a_warning() {
     // Unchanged: written.
     assert!(store.write_if_version(7, version_of(1), parsed(1)).unwrap().is_written());
 }
+
+/// Not a test of its own: a second process writing through `Store::write_grouped` with 4 threads
+/// (`SQLRETRY_TEST_GROUPED_WRITER` = `path|first id|writes per thread`); prints each acknowledged
+/// id, then "done".
+#[test]
+fn grouped_writer_role() {
+    let Ok(spec) = std::env::var("SQLRETRY_TEST_GROUPED_WRITER") else { return };
+    let parts: Vec<&str> = spec.split('|').collect();
+    let (path, first, per): (&str, i64, i64) =
+        (parts[0], parts[1].parse().unwrap(), parts[2].parse().unwrap());
+    let store = Store::open(path).unwrap();
+    let acked = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let (store, acked) = (store.clone(), &acked);
+            s.spawn(move || {
+                for i in 0..per {
+                    let id = first + t * per + i;
+                    store
+                        .write_grouped(move |tx| tx.execute("INSERT INTO t (id, v) VALUES (?1, ?1)", [id]))
+                        .unwrap();
+                    acked.lock().unwrap().push(id);
+                }
+            });
+        }
+    });
+    let mut out = std::io::stdout().lock();
+    writeln!(out).unwrap(); // the test harness's "test … " line has no end of line yet
+    for id in acked.into_inner().unwrap() {
+        writeln!(out, "{id}").unwrap();
+    }
+    writeln!(out, "done").unwrap();
+}
+
+/// Holds the store's write turn (a `Store::write` whose closure waits) until `open`, so that
+/// grouped writes queue up behind it.
+fn hold_turn<'s>(
+    s: &'s std::thread::Scope<'s, '_>,
+    store: &'s Store,
+) -> (std::sync::mpsc::Sender<()>, std::thread::ScopedJoinHandle<'s, ()>) {
+    let (entered_tx, entered) = std::sync::mpsc::channel();
+    let (open_tx, open) = std::sync::mpsc::channel::<()>();
+    let open = Mutex::new(open);
+    let gate = s.spawn(move || {
+        store
+            .write(|_| {
+                let _ = entered_tx.send(());
+                let _ = open.lock().unwrap().recv();
+                Ok(())
+            })
+            .unwrap();
+    });
+    entered.recv().unwrap();
+    (open_tx, gate)
+}
+
+fn wait_for_grouped(store: &Store, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.grouped_waiting() < n {
+        assert!(Instant::now() < deadline, "only {} of {n} grouped writes queued", store.grouped_waiting());
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn grouped_writes_share_transactions_and_each_is_acknowledged_after_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("grouped.db");
+    let store = Store::open(&path).unwrap();
+    table(&store);
+    let (threads, per) = (16_i64, 200_i64);
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let (store, path) = (store.clone(), &path);
+            s.spawn(move || {
+                let reader = Connection::open(path).unwrap();
+                for i in 0..per {
+                    let id = t * per + i;
+                    let got = store
+                        .write_grouped(move |tx| {
+                            tx.execute(
+                                "INSERT INTO t (id, v) VALUES (?1, ?2)",
+                                rusqlite::params![id, id.to_string()],
+                            )?;
+                            Ok(id)
+                        })
+                        .unwrap();
+                    assert_eq!(got, id);
+                    let seen: i64 =
+                        reader.query_row("SELECT count(*) FROM t WHERE id = ?1", [id], |r| r.get(0)).unwrap();
+                    assert_eq!(seen, 1, "acknowledged id {id} not visible to another connection");
+                }
+            });
+        }
+    });
+    assert_eq!(count(&path), threads * per);
+    let transactions = store.lock_hold().snapshot().count;
+    assert!(
+        transactions < (threads * per) as u64,
+        "no group shared a transaction: {transactions} transactions"
+    );
+    assert_eq!(store.grouped_waiting(), 0);
+}
+
+#[test]
+fn a_grouped_constraint_violation_or_panic_fails_alone_while_its_group_commits() {
+    let (_dir, store) = store_with_row("taken");
+    let before = store.lock_hold().snapshot().count;
+    let results: Vec<_> = std::thread::scope(|s| {
+        let (open, gate) = hold_turn(s, &store);
+        let writers: Vec<_> = (1..=9_i64)
+            .map(|n| {
+                let writer = store.clone();
+                let w = s.spawn(move || {
+                    writer.write_grouped(move |tx| {
+                        // Each writes a row first: a rejected member's row must vanish too.
+                        tx.execute("INSERT INTO t (id, v) VALUES (?1, NULL)", [1000 + n])?;
+                        match n {
+                            4 => tx.execute("INSERT INTO t (id, v) VALUES (?1, 'taken')", [10 + n]), // UNIQUE
+                            7 => panic!("a closure that panics"),
+                            _ => tx.execute("INSERT INTO t (id, v) VALUES (?1, ?1)", [10 + n]),
+                        }
+                    })
+                });
+                // Queued in order, so that the first is the leader and the group holds all nine.
+                wait_for_grouped(&store, n as usize);
+                w
+            })
+            .collect();
+        open.send(()).unwrap();
+        gate.join().unwrap();
+        writers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    for (i, result) in results.iter().enumerate() {
+        let n = i + 1;
+        match (n, result) {
+            (4, Err(e)) => {
+                assert_eq!((e.attempts(), e.reason()), (1, StopReason::Permanent));
+                assert_eq!(extended_code(e.inner()).map(code_name), Some("SQLITE_CONSTRAINT_UNIQUE"));
+            }
+            (7, Err(e)) => {
+                assert_eq!(e.reason(), StopReason::Permanent);
+                assert!(e.to_string().contains("panicked"), "{e}");
+            }
+            (_, Ok(1)) => {}
+            (n, other) => panic!("write {n}: {other:?}"),
+        }
+    }
+    let conn = Connection::open(store.path()).unwrap();
+    let ids: Vec<i64> = conn
+        .prepare("SELECT id FROM t WHERE id > 1000 ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        ids,
+        [1001, 1002, 1003, 1005, 1006, 1008, 1009],
+        "the rejected members' first rows were rolled back"
+    );
+    assert_eq!(count(store.path()), 1 + 7 + 7);
+    // The gate's transaction, then the nine in one.
+    assert_eq!(store.lock_hold().snapshot().count - before, 2);
+}
+
+#[test]
+fn grouped_writes_wait_for_another_process_and_past_the_policy_each_gets_the_original_busy() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("grouped-held.db");
+    let profile = ConnectionProfile::default().with_busy_timeout(Duration::from_millis(20));
+    let store =
+        StoreOptions::default().with_profile(profile).with_write_policy(fast_policy(3)).open(&path).unwrap();
+    table(&store);
+
+    // Held past the policy: every member of the group fails with the original SQLITE_BUSY after
+    // exactly the policy's attempts, and nothing is written.
+    let holder = Holder::start(&path);
+    let runs = Arc::new(Mutex::new(0));
+    let results: Vec<_> = std::thread::scope(|s| {
+        let writers: Vec<_> = (0..4)
+            .map(|n| {
+                let (store, runs) = (store.clone(), Arc::clone(&runs));
+                s.spawn(move || {
+                    store.write_grouped(move |tx| {
+                        *runs.lock().unwrap() += 1;
+                        tx.execute("INSERT INTO t (v) VALUES (?1)", [n])
+                    })
+                })
+            })
+            .collect();
+        writers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    for result in results {
+        let err = result.unwrap_err();
+        assert_eq!((err.attempts(), err.reason()), (3, StopReason::AttemptsExhausted), "{err}");
+        assert_eq!(extended_code(err.inner()), Some(5), "{err}");
+    }
+    assert_eq!(*runs.lock().unwrap(), 0, "BEGIN IMMEDIATE never got the lock, so no closure ran");
+
+    // Held briefly: the grouped writes wait and succeed.
+    let patient = Store::open(&path).unwrap();
+    std::thread::scope(|s| {
+        let writers: Vec<_> = (0..4)
+            .map(|n| {
+                let store = patient.clone();
+                s.spawn(move || {
+                    store.write_grouped(move |tx| tx.execute("INSERT INTO t (v) VALUES (?1)", [n]))
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(150));
+        assert!(writers.iter().all(|w| !w.is_finished()), "the writes must wait while the lock is held");
+        holder.release();
+        for w in writers {
+            assert_eq!(w.join().unwrap().unwrap(), 1);
+        }
+    });
+    assert_eq!(count(&path), 4);
+}
+
+#[test]
+fn grouped_writes_from_four_processes_all_land() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("grouped-procs.db");
+    table(&Store::open(&path).unwrap());
+    let per = 150;
+    let children: Vec<_> = (0..4_i64)
+        .map(|p| {
+            Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", "grouped_writer_role", "--nocapture", "--test-threads=1"])
+                .env("SQLRETRY_TEST_GROUPED_WRITER", format!("{}|{}|{per}", path.display(), p * 10_000))
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut acked = Vec::new();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.lines().any(|l| l == "done"), "{text}");
+        acked.extend(text.lines().filter_map(|l| l.parse::<i64>().ok()));
+    }
+    assert_eq!(acked.len(), 4 * 4 * per as usize);
+    let conn = Connection::open(&path).unwrap();
+    let mut stored: Vec<i64> = conn
+        .prepare("SELECT id FROM t")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    acked.sort_unstable();
+    stored.sort_unstable();
+    assert_eq!(stored, acked, "every acknowledged write is in the file, and nothing else");
+    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(check, "ok");
+}

@@ -136,6 +136,55 @@ fn a_constraint_violation_fails_alone_while_its_group_commits() {
     assert_eq!(m.batches_written, 3, "{m:?}");
 }
 
+/// `enqueue` returns before the commit (here the connection is held, so nothing can commit);
+/// each result comes after it, a rejected request fails alone, and a dropped `Pending` still
+/// commits.
+#[test]
+fn enqueued_requests_return_at_once_and_are_acknowledged_after_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("enqueue.db");
+    let writer = writer(&path, WriterOptions::default());
+    let gate = Gate::close(&writer);
+    let (enqueued_tx, enqueued) = mpsc::channel();
+    {
+        let writer = writer.clone();
+        std::thread::spawn(move || {
+            let pending: Vec<_> = (1..=50_i64)
+                // Request 50 repeats id 7: a primary-key violation, its own request only.
+                .map(|id| writer.enqueue(insert_item(if id == 50 { 7 } else { id })).unwrap())
+                .collect();
+            enqueued_tx.send(pending).unwrap();
+        });
+    }
+    let mut pending = enqueued.recv_timeout(Duration::from_secs(10)).expect("enqueue waited for a commit");
+    assert_eq!(writer.metrics().queue_depth, 50);
+    assert_eq!(count(&path, "SELECT count(*) FROM items"), 0, "nothing may commit while the gate is held");
+    drop(pending.remove(0)); // id 1: its result is discarded, its write is not
+    gate.open();
+    let reader = rusqlite::Connection::open(&path).unwrap();
+    for (i, p) in pending.into_iter().enumerate() {
+        let id = i as i64 + 2;
+        match p.wait() {
+            Ok(got) => {
+                assert_eq!(got, id);
+                let seen: i64 =
+                    reader.query_row("SELECT count(*) FROM items WHERE id = ?1", [id], |r| r.get(0)).unwrap();
+                assert_eq!(seen, 1, "acknowledged id {id} not committed");
+            }
+            Err(WriteError::Rejected(e)) => {
+                assert_eq!(id, 50);
+                assert_eq!(sqlretry::sqlite::extended_code(&e), Some(1555)); // SQLITE_CONSTRAINT_PRIMARYKEY
+            }
+            Err(e) => panic!("request {id}: {e}"),
+        }
+    }
+    let m = writer.shutdown().unwrap();
+    assert_eq!(count(&path, "SELECT count(*) FROM items"), 49);
+    assert_eq!((m.requests_committed, m.requests_rejected), (51, 1)); // with the gate
+    assert_eq!(m.batches_written, 3, "schema, gate, then the 50 queued requests in one group: {m:?}");
+    assert!(matches!(writer.enqueue(insert_item(-1)), Err(WriteError::Closed)));
+}
+
 #[test]
 fn a_lone_rejected_request_is_rolled_back() {
     let dir = tempfile::tempdir().unwrap();

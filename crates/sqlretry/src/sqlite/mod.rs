@@ -6,7 +6,8 @@
 //! - [`ConnectionProfile`]: WAL, busy_timeout, synchronous, foreign_keys, applied and read back on
 //!   every open; [`OpenError`] names the file.
 //! - [`Store`]: `write(|tx| ..)` in `BEGIN IMMEDIATE`, retried whole; `read(|conn| ..)`; a fair
-//!   in-process write queue; lock-hold times ([`LockHold`]).
+//!   in-process write queue; lock-hold times ([`LockHold`]); [`Store::write_grouped`] for group
+//!   commit of `Send + 'static` closures.
 //! - [`Store::write_if_version`]: the optimistic write after slow work ([`Outcome`]).
 //! - [`StateStore`]: key → value state (bytes or JSON).
 //! - [`FileLock`]: a retried exclusive file lock with atomic writes.
@@ -41,8 +42,11 @@
 mod classify;
 mod configured;
 mod file_lock;
+pub(crate) mod group;
+mod grouped;
 mod lock_hold;
 mod optimistic;
+pub(crate) mod process_lock;
 mod profile;
 mod queue;
 mod state_store;

@@ -10,12 +10,13 @@ use rusqlite::Connection;
 
 use super::dead_letter::DeadLetterStore;
 use super::error::{WriteError, WriterError};
-use super::group::{ProcessLock, run_group};
+use super::group::run_group;
 use super::ingest::Lane;
 use super::metrics::WriterMetrics;
 use super::options::WriterOptions;
 use super::queue::{Queue, Work};
 use super::request::Job;
+use crate::sqlite::process_lock::ProcessLock;
 
 pub(crate) struct Shared {
     pub(crate) config: WriterOptions,
@@ -167,16 +168,7 @@ impl Owner {
             path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
         });
         let metrics = WriterMetrics::new(name, config.alert_threshold);
-        let turn = if config.process_lock {
-            let mut lock_path = path.as_os_str().to_owned();
-            lock_path.push(".writer-lock");
-            let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(lock_path);
-            file.map_err(|e| tracing::warn!(error = %e, "no cross-process writer lock file; relying on SQLite's locking"))
-                .ok()
-                .map(ProcessLock::new)
-        } else {
-            None
-        };
+        let turn = if config.process_lock { ProcessLock::beside(path) } else { None };
         let shared = Arc::new(Shared {
             queue: Queue::new(config.queue_capacity),
             path: path.to_path_buf(),

@@ -12,7 +12,7 @@ use super::ingest::{Ingest, Row};
 use super::metrics::{WriterMetrics, WriterMetricsSnapshot};
 use super::options::{IngestOptions, WriterOptions};
 use super::queue::Pushed;
-use super::request::{Reply, Request};
+use super::request::{Reply, request};
 
 /// A handle to the one writer of a database file. Cloneable and `Send`; all clones share one
 /// queue, one write connection and one writer thread. See the [module docs](super) for the design.
@@ -45,6 +45,25 @@ use super::request::{Reply, Request};
 pub struct Writer {
     shared: Arc<Shared>,
     owner: Arc<Owner>,
+}
+
+/// A request queued by [`Writer::enqueue`]: its result, once its group transaction committed.
+#[must_use = "a pending write's result says whether it committed"]
+#[derive(Debug)]
+pub struct Pending<T> {
+    rx: std::sync::mpsc::Receiver<Result<T, WriteError>>,
+}
+
+impl<T> Pending<T> {
+    /// Blocks until the request's transaction committed (or the request failed) and returns its
+    /// result, as [`Writer::submit`] would have.
+    ///
+    /// # Errors
+    ///
+    /// As [`Writer::submit`].
+    pub fn wait(self) -> Result<T, WriteError> {
+        self.rx.recv().unwrap_or(Err(WriteError::Closed))
+    }
 }
 
 impl std::fmt::Debug for Writer {
@@ -122,13 +141,64 @@ impl Writer {
         T: Send + 'static,
         F: FnMut(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
     {
+        self.push(f, block, Some(self.shared.config.max_batch))?.wait()
+    }
+
+    /// Queues `f` for the next group and returns at once (after waiting for room while the queue
+    /// is full), without waiting for the commit: the [`Pending`] it returns yields `f`'s result
+    /// once the transaction committed. The group is always run by the writer thread, never by the
+    /// caller.
+    ///
+    /// This is how one producer keeps several writes in flight (pipelining): it enqueues a window
+    /// of requests and waits for the oldest, so that a whole group of its own requests is
+    /// acknowledged for one wake-up of its thread instead of one each. Dropping a [`Pending`]
+    /// does not cancel its request: it still runs and commits; only its result is discarded.
+    ///
+    /// # Errors
+    ///
+    /// [`WriteError::Closed`] after shutdown (the request is not queued). The request's own
+    /// outcome comes from [`Pending::wait`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sqlretry::writer::{Writer, WriterOptions};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let writer = Writer::open(dir.path().join("app.db"), WriterOptions::default())?;
+    /// writer.submit(|tx| tx.execute_batch("CREATE TABLE t (v INTEGER NOT NULL)"))?;
+    ///
+    /// let pending: Vec<_> = (0..100)
+    ///     .map(|v| writer.enqueue(move |tx| tx.execute("INSERT INTO t (v) VALUES (?1)", [v])))
+    ///     .collect::<Result<_, _>>()?;
+    /// for p in pending {
+    ///     assert_eq!(p.wait()?, 1); // each acknowledged after its transaction committed
+    /// }
+    /// let metrics = writer.shutdown()?;
+    /// assert_eq!(metrics.requests_committed, 101);
+    /// assert!(metrics.batches_written < 101); // grouped
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn enqueue<T, F>(&self, f: F) -> Result<Pending<T>, WriteError>
+    where
+        T: Send + 'static,
+        F: FnMut(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
+    {
+        self.push(f, true, None)
+    }
+
+    /// Queues `f` (leading its group when `lead` is the group size and the writer is idle).
+    fn push<T, F>(&self, f: F, block: bool, lead: Option<usize>) -> Result<Pending<T>, WriteError>
+    where
+        T: Send + 'static,
+        F: FnMut(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
+    {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        let job = Request::boxed(f, Reply::Sync(tx));
-        let lead = Some(self.shared.config.max_batch);
+        let job = request(f, Reply::Sync(tx));
         if let Pushed::Lead(group) = self.shared.queue.push(job, block, lead, &self.shared.metrics)? {
             self.shared.lead(group);
         }
-        rx.recv().unwrap_or(Err(WriteError::Closed))
+        Ok(Pending { rx })
     }
 
     /// As [`submit`](Writer::submit), for async code: waits for room and for the result without
@@ -158,7 +228,7 @@ impl Writer {
         F: FnMut(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
     {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let mut job = Request::boxed(f, Reply::Async(tx));
+        let mut job = request(f, Reply::Async(tx));
         loop {
             let notified = self.shared.queue.space_notified();
             tokio::pin!(notified);

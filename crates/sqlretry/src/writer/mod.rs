@@ -7,6 +7,8 @@
 //!
 //! - [`Writer::submit`] / [`Writer::submit_async`] / [`Writer::try_submit`]: a closure over the
 //!   transaction; its value comes back only after the transaction committed.
+//! - [`Writer::enqueue`]: the same request without waiting; its [`Pending`] result is collected
+//!   later, so one producer can keep many writes in flight (pipelining).
 //! - [`Writer::ingest`]: fire-and-forget appends of [`Row`]s, flushed in batches (spec 002).
 //! - [`Writer::replay_all`] and [`DeadLetterStore`]: batches that exhausted their retries are kept
 //!   in `<db>.deadletter.sqlite`, never dropped, and can be written back — by any program: each
@@ -82,7 +84,7 @@ mod request;
 
 pub use dead_letter::{DeadLetter, DeadLetterStore, RefusedLetter, ReplayReport};
 pub use error::{AppendError, WriteError, WriterError};
-pub use handle::Writer;
+pub use handle::{Pending, Writer};
 pub use ingest::{Ingest, Row};
 pub use metrics::{LatencySummary, WriterMetricsSnapshot};
 pub use options::{IngestOptions, WriterOptions};

@@ -10,9 +10,9 @@ use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::error::WriteError;
-use super::group::CONTENDED_FILL;
 use super::metrics::WriterMetrics;
 use super::request::Job;
+use crate::sqlite::process_lock::CONTENDED_FILL;
 
 pub(crate) struct Queue {
     state: Mutex<State>,
@@ -37,7 +37,7 @@ struct State {
     last_group: usize,
     /// The writer thread is waiting for `last_group` requests; a push reaching it wakes it.
     filling: bool,
-    /// Another process recently made this one wait for the process lock (`group::ProcessLock`):
+    /// Another process recently made this one wait for the process lock (`ProcessLock`):
     /// submitters queue instead of leading, and the writer thread lets each group fill (to
     /// `last_group`, for up to `CONTENDED_FILL`) before it waits for the lock, so that each lock
     /// turn commits as many requests as this process has callers.

@@ -1,20 +1,13 @@
-//! A submitted request: the caller's re-runnable closure, its latest output, and where to reply.
+//! A submitted request: the caller's re-runnable closure ([`Call`]) and where to reply.
 
 use rusqlite::Transaction;
 
 use super::error::WriteError;
+use crate::sqlite::group::{Call, Ended, Member};
 
-/// A request as the group runner sees it (object safe, so one group holds many result types).
-pub(crate) trait Job: Send {
-    /// Runs the closure once inside the open transaction. `Err` is the closure's error, unchanged:
-    /// the group runner decides whether it fails this request alone or the whole attempt.
-    fn run(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()>;
-    /// Forgets the previous attempt's outcome.
-    fn reset(&mut self);
-    /// Records the closure's permanent error (its savepoint was rolled back).
-    fn reject(&mut self, error: rusqlite::Error);
-    /// Whether the latest run was rejected.
-    fn rejected(&self) -> bool;
+/// A request as the group runner sees it: a [`Member`] of a group given the transaction, that
+/// can reply (object safe, so one group holds many result types).
+pub(crate) trait Job: Send + for<'t> Member<Transaction<'t>> {
     /// Sends the outcome: the latest run's, or `failure` when the group did not commit.
     fn complete(self: Box<Self>, failure: Option<WriteError>);
 }
@@ -38,64 +31,31 @@ impl<T> Reply<T> {
     }
 }
 
-pub(crate) struct Request<T, F> {
-    f: F,
-    output: Option<rusqlite::Result<T>>,
-    panicked: bool,
-    reply: Reply<T>,
-}
-
-impl<T, F> Request<T, F>
+/// A request: the caller's closure with its reply, queued as a [`Job`].
+pub(crate) fn request<T, F>(f: F, reply: Reply<T>) -> Box<dyn Job>
 where
     T: Send + 'static,
     F: FnMut(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
 {
-    pub(crate) fn boxed(f: F, reply: Reply<T>) -> Box<dyn Job> {
-        Box::new(Request { f, output: None, panicked: false, reply })
-    }
+    Box::new(Call::new(f, reply))
 }
 
-impl<T, F> Job for Request<T, F>
+impl<T, F> Job for Call<F, T, Reply<T>>
 where
     T: Send + 'static,
     F: FnMut(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
 {
-    fn run(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
-        self.output = None;
-        // A panicking closure must not take down the thread running the group (another caller,
-        // or the writer thread) nor the other requests: it is rejected like a permanent error.
-        let f = &mut self.f;
-        let Ok(result) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(tx))) else {
-            self.panicked = true;
-            // Permanent (not an SQLite code): the group rolls this request back alone.
-            return Err(rusqlite::Error::InvalidParameterName("the request's closure panicked".into()));
-        };
-        self.panicked = false;
-        let value = result?;
-        self.output = Some(Ok(value));
-        Ok(())
-    }
-
-    fn reset(&mut self) {
-        self.output = None;
-    }
-
-    fn reject(&mut self, error: rusqlite::Error) {
-        self.output = Some(Err(error));
-    }
-
-    fn rejected(&self) -> bool {
-        matches!(self.output, Some(Err(_)))
-    }
-
     fn complete(self: Box<Self>, failure: Option<WriteError>) {
-        let result = match (failure, self.output) {
-            (Some(error), _) => Err(error),
-            (None, Some(Ok(value))) => Ok(value),
-            (None, Some(Err(_))) if self.panicked => Err(WriteError::RequestPanicked),
-            (None, Some(Err(error))) => Err(WriteError::Rejected(error)),
-            (None, None) => Err(WriteError::Closed),
+        let (ended, reply) = self.finish();
+        let result = match failure {
+            Some(error) => Err(error),
+            None => match ended {
+                Ended::Value(value) => Ok(value),
+                Ended::Panicked => Err(WriteError::RequestPanicked),
+                Ended::Rejected(error) => Err(WriteError::Rejected(error)),
+                Ended::NotRun => Err(WriteError::Closed),
+            },
         };
-        self.reply.send(result);
+        reply.send(result);
     }
 }
