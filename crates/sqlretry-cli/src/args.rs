@@ -53,6 +53,8 @@ pub enum StrategyArg {
     Immediate,
     /// The library's Store: BEGIN IMMEDIATE, the whole transaction retried.
     Sqlretry,
+    /// The library's Store with grouped writes: concurrent workers share one transaction.
+    Grouped,
     /// The library's Writer: one writer thread, group commit.
     Writer,
 }

@@ -67,14 +67,13 @@ fn json_runs_every_strategy_with_consistent_fields() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let runs = json_lines(&out);
     let names: Vec<&str> = runs.iter().filter_map(|r| r["strategy"].as_str()).collect();
-    // The plain strategies, in order; the library's (sqlretry, writer) follow once they are wired in.
-    assert_eq!(names[..4], ["none", "busy-timeout", "seed-retry", "immediate"]);
+    assert_eq!(names, ["none", "busy-timeout", "seed-retry", "immediate", "sqlretry", "grouped", "writer"]);
     for r in &runs {
         check_run(r);
         assert_eq!(r["attempted"], 800);
         assert_eq!(r["lost"], 0);
         assert_eq!(r["duplicates"], 0);
-        if matches!(r["strategy"].as_str(), Some("sqlretry" | "writer")) {
+        if matches!(r["strategy"].as_str(), Some("sqlretry" | "grouped" | "writer")) {
             assert_eq!(r["failed"], 0, "{r}");
         }
     }

@@ -1,5 +1,7 @@
 //! Store against plain rusqlite: one uncontended writer, then 16 contending writers (threads, then
-//! 4 processes × 4 threads) doing read-then-write transactions, side by side in one run.
+//! 4 processes × 4 threads) doing read-then-write transactions, side by side in one run:
+//! plain deferred, plain IMMEDIATE, `Store::write`, `Store::write_grouped` and the same closure
+//! through the `Writer`.
 //!
 //! `cargo bench -p sqlretry --bench store_contention -- [--ops N] [--single N] [--only threads|processes|single]`
 //! Results go to stdout as tables; see STORE_RESULTS.md.

@@ -6,11 +6,12 @@
 //! ```
 //!
 //! Scenarios: one uncontended writer (one row per transaction: the per-commit limit); 16 producer
-//! threads through the Writer, through `Store` (one transaction per caller, BEGIN IMMEDIATE +
+//! threads through the Writer (each blocked on its write, then each keeping `WRITER_BENCH_DEPTH`
+//! writes in flight with `enqueue`), through `Store` (one transaction per caller, BEGIN IMMEDIATE +
 //! busy_timeout) and through plain rusqlite (busy_timeout=5000, deferred autocommit); one producer
 //! through the Writer vs a direct transaction; 4 processes × 4 producers through one Writer per
-//! process (this binary re-executed); spec 002's load, 20 producers × 30,000 ticks through batched
-//! ingest, in a child process so that its peak RSS is its own.
+//! process (this binary re-executed; blocked, then pipelined); spec 002's load, 20 producers ×
+//! 30,000 ticks through batched ingest, in a child process so that its peak RSS is its own.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::io::{BufRead, BufReader, Write};

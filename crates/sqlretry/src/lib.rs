@@ -15,11 +15,14 @@
 //! - **SQLite** ([`sqlite`], feature `sqlite`, on by default): `rusqlite::Error` classified by result
 //!   code, a [`ConnectionProfile`] applied and verified on every open, a [`Store`] whose
 //!   `write(|tx| ..)` runs a whole `BEGIN IMMEDIATE` transaction retried under the policy (writers of
-//!   one process take turns in a fair queue instead of fighting over SQLite's lock), optimistic writes
-//!   after slow work, a key → value state store and a retried file lock.
+//!   one process take turns in a fair queue instead of fighting over SQLite's lock) and whose
+//!   `write_grouped(..)` lets concurrent callers share one transaction (group commit, for `Send +
+//!   'static` closures), optimistic writes after slow work, a key → value state store and a
+//!   retried file lock.
 //! - **One writer per file** ([`writer`], feature `sqlite`): a [`Writer`] commits many callers'
-//!   requests in one transaction (group commit, one savepoint per request), with sync and async
-//!   handles, batched ingest of rows, a durable dead-letter store with replay, and metrics.
+//!   requests in one transaction (group commit, one savepoint per request), with sync, async and
+//!   pipelined (`enqueue`) handles, batched ingest of rows, a durable dead-letter store with
+//!   replay, and metrics.
 //!
 //! ## Quick start (SQLite)
 //!

@@ -168,6 +168,14 @@ impl StoreOptions {
 ///   attempt waits at most the busy timeout for SQLite's lock (in-process turns are waited for
 ///   without limit when the busy timeout is zero), so a write waits at most `max_attempts ×
 ///   (queue wait + busy timeout)` plus the policy's sleeps.
+/// - **Group commit** ([`Store::write_grouped`], for `Send + 'static` closures): concurrent
+///   callers share one transaction, run by one of them (the leader) in savepoints; the leader takes
+///   the same turn in the queue as any write. Across processes, grouped writers take turns through
+///   a file lock beside the database (`<db>.writer-lock`, shared with the
+///   [`Writer`](crate::writer::Writer)) before `BEGIN IMMEDIATE`, waited for under the same bound
+///   as SQLite's lock; after another process made it wait, a leader lets its group fill (to the
+///   size of its last one, for at most 250 µs) so that each lock turn commits one write per
+///   waiting caller.
 /// - No global state: the queue, pool and statistics live in the shared `Store` value.
 ///
 /// # Examples

@@ -1,5 +1,6 @@
-//! The `sqlretry` strategy: the library's [`Store`] — BEGIN IMMEDIATE behind a fair in-process
-//! queue, the whole transaction retried under the configured write policy.
+//! The `sqlretry` and `grouped` strategies: the library's [`Store`] — BEGIN IMMEDIATE behind a fair
+//! in-process queue, the whole transaction retried under the configured write policy; `grouped`
+//! goes through [`Store::write_grouped`], where concurrent workers share one transaction.
 
 use std::path::PathBuf;
 
@@ -16,12 +17,14 @@ pub struct StoreOpener {
     db: PathBuf,
     config: Option<PathBuf>,
     store: OpenOnce<Store>,
+    grouped: bool,
 }
 
 impl StoreOpener {
-    /// An opener for `db`, configured by `config` (and the environment) when first used.
-    pub fn new(db: PathBuf, config: Option<PathBuf>) -> Self {
-        StoreOpener { db, config, store: OpenOnce::new() }
+    /// An opener for `db`, configured by `config` (and the environment) when first used; its
+    /// workers write through [`Store::write_grouped`] when `grouped`.
+    pub fn new(db: PathBuf, config: Option<PathBuf>, grouped: bool) -> Self {
+        StoreOpener { db, config, store: OpenOnce::new(), grouped }
     }
 
     fn store(&self) -> rusqlite::Result<Store> {
@@ -37,7 +40,7 @@ impl Opener for StoreOpener {
     fn open(&self, _worker: u64) -> rusqlite::Result<Box<dyn Strategy>> {
         let store = self.store()?;
         let reader = open_connection(&self.db, store.options().profile().busy_timeout())?;
-        Ok(Box::new(StoreStrategy { store, reader }))
+        Ok(Box::new(StoreStrategy { store, reader, grouped: self.grouped }))
     }
 }
 
@@ -45,11 +48,12 @@ impl Opener for StoreOpener {
 struct StoreStrategy {
     store: Store,
     reader: Connection,
+    grouped: bool,
 }
 
 impl Strategy for StoreStrategy {
     fn name(&self) -> &'static str {
-        "sqlretry"
+        if self.grouped { "grouped" } else { "sqlretry" }
     }
 
     fn reader(&self) -> &Connection {
@@ -57,6 +61,14 @@ impl Strategy for StoreStrategy {
     }
 
     fn write(&mut self, body: TxBody) -> Result<OpOutcome, OpFailure> {
+        if self.grouped {
+            // A group re-runs whole after a retryable error; those retries belong to the group
+            // (the store's write statistics), not to one write.
+            return match self.store.write_grouped(move |tx| body(tx)) {
+                Ok(units) => Ok(OpOutcome { retries: 0, units }),
+                Err(e) => Err(OpFailure { retries: e.attempts().saturating_sub(1), error: e.into_inner() }),
+            };
+        }
         // The body runs once per attempt that got the write lock: runs − 1 is the retries it cost.
         let mut runs = 0u32;
         let result = self.store.write(|tx| {

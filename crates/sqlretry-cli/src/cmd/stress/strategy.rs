@@ -3,11 +3,13 @@
 //! # Adding a strategy
 //! A strategy is a [`StrategyKind`] variant plus a type implementing [`Strategy`], opened by
 //! [`StrategyKind::opener`]. Nothing else in the harness changes: `--strategy all`, the table, JSON,
-//! chart and exit code pick it up (`sqlretry`/`writer` are the "sqlretry family" that decides the
+//! chart and exit code pick it up (`sqlretry`/`grouped`/`writer` are the "sqlretry family" that decides the
 //! exit code).
 //!
 //! - `sqlretry` ([`super::store_strategy`]): one library `Store` per process, configured by
 //!   `--config`/`SQLRETRY_*`, shared by that process's workers; `write` runs `store.write(body)`.
+//! - `grouped` ([`super::store_strategy`]): the same `Store`, `write` runs
+//!   `store.write_grouped(body)`: concurrent workers share one transaction (group commit).
 //! - `writer` ([`super::writer_strategy`]): one library `Writer` per process, shut down when the
 //!   opener is dropped after every worker has been joined; `write` submits the owned [`TxBody`] and
 //!   blocks until its commit is acknowledged.
@@ -87,6 +89,8 @@ pub enum StrategyKind {
     Immediate,
     /// The library's Store (BEGIN IMMEDIATE, whole-transaction retry).
     Sqlretry,
+    /// The library's Store, grouped writes (group commit on the callers' threads).
+    Grouped,
     /// The library's Writer (group commit).
     Writer,
 }
@@ -102,12 +106,13 @@ pub struct StrategySettings {
 
 impl StrategyKind {
     /// Every strategy, in the order `--strategy all` runs them.
-    pub const ALL: [StrategyKind; 6] = [
+    pub const ALL: [StrategyKind; 7] = [
         StrategyKind::None,
         StrategyKind::BusyTimeout,
         StrategyKind::SeedRetry,
         StrategyKind::Immediate,
         StrategyKind::Sqlretry,
+        StrategyKind::Grouped,
         StrategyKind::Writer,
     ];
 
@@ -119,13 +124,14 @@ impl StrategyKind {
             Self::SeedRetry => "seed-retry",
             Self::Immediate => "immediate",
             Self::Sqlretry => "sqlretry",
+            Self::Grouped => "grouped",
             Self::Writer => "writer",
         }
     }
 
     /// Whether the strategy is one of the library's own: these decide the exit code.
     pub fn is_sqlretry_family(self) -> bool {
-        matches!(self, Self::Sqlretry | Self::Writer)
+        matches!(self, Self::Sqlretry | Self::Grouped | Self::Writer)
     }
 
     /// The strategies `--strategy` selects.
@@ -137,6 +143,7 @@ impl StrategyKind {
             StrategyArg::SeedRetry => Self::SeedRetry,
             StrategyArg::Immediate => Self::Immediate,
             StrategyArg::Sqlretry => Self::Sqlretry,
+            StrategyArg::Grouped => Self::Grouped,
             StrategyArg::Writer => Self::Writer,
         };
         vec![one]
@@ -165,7 +172,8 @@ impl StrategyKind {
                 plain(Duration::ZERO, TransactionBehavior::Deferred, Some(SeedRetry::SPEC_000))
             }
             Self::Immediate => plain(Duration::from_secs(5), TransactionBehavior::Immediate, None),
-            Self::Sqlretry => Arc::new(StoreOpener::new(settings.db.clone(), settings.config.clone())),
+            Self::Sqlretry => Arc::new(StoreOpener::new(settings.db.clone(), settings.config.clone(), false)),
+            Self::Grouped => Arc::new(StoreOpener::new(settings.db.clone(), settings.config.clone(), true)),
             Self::Writer => Arc::new(WriterOpener::new(settings.db.clone(), settings.config.clone())),
         }
     }
