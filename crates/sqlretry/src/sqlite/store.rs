@@ -339,7 +339,10 @@ impl Store {
     ///
     /// The leader waits for the turn among this store's writers (fair with [`Store::write`]) and
     /// for SQLite's lock like any write, under the write policy's deadline; a member's wait is its
-    /// leader's plus the groups before it.
+    /// leader's plus the groups before it. When the group's transaction gives up, every caller
+    /// still waiting for it gets that error. Grouped writers of several processes take turns
+    /// through a lock file created beside the database (`<db>.writer-lock`, see the type's
+    /// `# Design`).
     ///
     /// # Errors
     ///
