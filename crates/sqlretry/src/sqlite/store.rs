@@ -333,7 +333,7 @@ impl Store {
     ///
     /// Why: a small transaction spends most of its time in `BEGIN` and `COMMIT`, which SQLite runs
     /// one at a time per file. One transaction per write cannot go faster than one writer
-    /// (BENCHMARKS.md: about 0.9–1.0× with 16 threads), a shared one can (about 1.9×). A closure
+    /// (BENCHMARKS.md: about 0.95× with 16 threads), a shared one can (about 1.8×). A closure
     /// borrowing from its caller's stack cannot be handed to another thread without `unsafe`,
     /// which is why this is a separate method and [`Store::write`] keeps taking any closure.
     ///
@@ -509,8 +509,9 @@ impl Inner {
     }
 
     /// Runs the waiting callers' closures (at most [`MAX_GROUP`], this caller's first; taken once
-    /// SQLite's lock is held, topped up on a retry) in one transaction under the write policy, replies to each, and passes the leadership on — also
-    /// if something here panics, so that the callers still waiting are never stranded.
+    /// SQLite's lock is held, topped up on a retry) in one transaction under the write policy,
+    /// replies to each, and passes the leadership on — also if something here panics, so that
+    /// the callers still waiting are never stranded.
     fn lead_group(&self) {
         struct PassOn<'a>(&'a GroupLane);
         impl Drop for PassOn<'_> {
@@ -543,13 +544,14 @@ impl Inner {
             // The transaction they waited for gave up: so do those still waiting for it (the
             // leader's own write among them, if SQLite's lock was never had), each having waited
             // no longer than the leader's policy.
-            members.extend(self.lane.take(MAX_GROUP.saturating_sub(members.len()).max(1)));
+            members.extend(self.lane.take(MAX_GROUP - members.len()));
         }
         let end = GroupEnd { result: result.as_ref().map(drop), attempts, elapsed: started.elapsed() };
         for member in members {
             member.complete(&end);
         }
     }
+
     /// How long one attempt may wait for another process's lock: the busy timeout, never past
     /// the write's deadline.
     fn lock_wait_until(&self, deadline: Option<Instant>) -> Instant {
