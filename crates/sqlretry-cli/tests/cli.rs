@@ -197,28 +197,33 @@ fn concurrent_runs_on_one_file_count_only_their_own_rows() {
 
 #[test]
 fn processes_mode_runs() {
-    let out = run(&[
-        "stress",
-        "--mode",
-        "processes",
-        "--processes",
-        "2",
-        "--writers",
-        "2",
-        "--ops",
-        "400",
-        "--strategy",
-        "immediate",
-        "--json",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    let runs = json_lines(&out);
-    assert_eq!(runs.len(), 1);
-    check_run(&runs[0]);
-    assert_eq!(runs[0]["mode"], "processes");
-    assert_eq!(runs[0]["processes"], 2);
-    assert_eq!(runs[0]["committed"], 400);
-    assert_eq!(runs[0]["lost"], 0);
+    // A plain strategy and the library's cross-process paths (grouped writes and the Writer take
+    // turns through the writers' file lock).
+    for strategy in ["immediate", "grouped", "writer"] {
+        let out = run(&[
+            "stress",
+            "--mode",
+            "processes",
+            "--processes",
+            "2",
+            "--writers",
+            "2",
+            "--ops",
+            "400",
+            "--strategy",
+            strategy,
+            "--json",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{strategy}: {}", String::from_utf8_lossy(&out.stderr));
+        let runs = json_lines(&out);
+        assert_eq!(runs.len(), 1);
+        check_run(&runs[0]);
+        assert_eq!(runs[0]["strategy"], strategy);
+        assert_eq!(runs[0]["mode"], "processes");
+        assert_eq!(runs[0]["processes"], 2);
+        assert_eq!(runs[0]["committed"], 400);
+        assert_eq!(runs[0]["lost"], 0);
+    }
 }
 
 #[test]
