@@ -329,7 +329,8 @@ impl Store {
     /// times, only the last run counts, and side effects outside the database must be idempotent.
     /// When the group is done, the leader hands the leadership to the oldest caller still waiting
     /// — one thread wake-up per group — so no caller runs more than its own group. A lone caller
-    /// pays no hand-off: it leads its own group of one, a plain transaction.
+    /// pays no hand-off: it leads its own group of one, a plain transaction. As with `write`, `f`
+    /// must not write through the same store itself (it would wait for its own group).
     ///
     /// Why: a small transaction spends most of its time in `BEGIN` and `COMMIT`, which SQLite runs
     /// one at a time per file. One transaction per write cannot go faster than one writer
