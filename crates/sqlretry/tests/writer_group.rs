@@ -186,6 +186,22 @@ fn enqueued_requests_return_at_once_and_are_acknowledged_after_commit() {
 }
 
 #[test]
+fn a_row_insert_is_acknowledged_after_commit_and_reports_an_ignored_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("insert.db");
+    let writer = writer(&path, WriterOptions::default());
+    assert_eq!(writer.insert(tick(1)).unwrap(), 1);
+    assert_eq!(count(&path, "SELECT count(*) FROM ticks WHERE ts_ms = 1"), 1, "acknowledged, so committed");
+    assert_eq!(writer.insert(tick(1)).unwrap(), 0, "INSERT OR IGNORE: the natural key is taken");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    assert_eq!(runtime.block_on(writer.insert_async(tick(2))).unwrap(), 1);
+    let m = writer.shutdown().unwrap();
+    assert_eq!(count(&path, "SELECT count(*) FROM ticks"), 2);
+    assert_eq!(m.requests_committed, 4); // the schema and three inserts
+    assert!(matches!(writer.insert(tick(3)), Err(WriteError::Closed)));
+}
+
+#[test]
 fn a_lone_rejected_request_is_rolled_back() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lone.db");

@@ -49,8 +49,8 @@ pub(crate) trait Grouped: Member<Connection> + Send {
 /// Where a grouped write's outcome goes: its caller, waiting.
 type Waiting<T> = SyncSender<Signal<T>>;
 
-/// Queues a caller's closure; its result (or its turn to lead) comes through `reply`, which must
-/// have room for two messages (a [`Signal::Lead`] and then a [`Signal::Done`]).
+/// A caller's closure as a member of a group; its result (or its turn to lead) goes through
+/// `reply`, which must have room for two messages (a [`Signal::Lead`] and then a [`Signal::Done`]).
 pub(crate) fn member<T, F>(f: F, reply: Waiting<T>) -> Box<dyn Grouped>
 where
     T: Send + 'static,

@@ -47,6 +47,12 @@ pub struct Writer {
     owner: Arc<Owner>,
 }
 
+/// A request inserting `row` with its type's cached `INSERT`.
+fn insert_row<R: Row>(row: &R) -> impl FnMut(&Transaction<'_>) -> rusqlite::Result<usize> + Send + 'static {
+    let values = row.values();
+    move |tx| tx.prepare_cached(R::INSERT_SQL)?.execute(rusqlite::params_from_iter(&values))
+}
+
 /// A request queued by [`Writer::enqueue`]: its result, once its group transaction committed.
 #[must_use = "a pending write's result says whether it committed"]
 #[derive(Debug)]
@@ -240,6 +246,50 @@ impl Writer {
             notified.await;
         }
         rx.await.unwrap_or(Err(WriteError::Closed))
+    }
+
+    /// Inserts one row with its type's `INSERT` (a cached statement) in the next group transaction
+    /// and returns the number of rows it changed once that transaction committed: 1, or 0 when
+    /// `INSERT OR IGNORE` found the row's natural key already there. The acknowledged counterpart
+    /// of [`Ingest::append`]; as [`submit`](Writer::submit) otherwise.
+    ///
+    /// # Errors
+    ///
+    /// As [`submit`](Writer::submit).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sqlretry::writer::{Row, Writer, WriterOptions};
+    ///
+    /// struct Tick { symbol: String, ts_ms: i64 }
+    /// impl Row for Tick {
+    ///     const TYPE_NAME: &'static str = "tick";
+    ///     const INSERT_SQL: &'static str = "INSERT OR IGNORE INTO ticks (symbol, ts_ms) VALUES (?1, ?2)";
+    ///     fn values(&self) -> Vec<rusqlite::types::Value> {
+    ///         vec![self.symbol.clone().into(), self.ts_ms.into()]
+    ///     }
+    /// }
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let writer = Writer::open(dir.path().join("ticks.db"), WriterOptions::default())?;
+    /// writer.submit(|tx| tx.execute_batch("CREATE TABLE ticks (symbol TEXT, ts_ms INTEGER, UNIQUE (symbol, ts_ms))"))?;
+    /// assert_eq!(writer.insert(Tick { symbol: "EURUSD".into(), ts_ms: 1 })?, 1);
+    /// assert_eq!(writer.insert(Tick { symbol: "EURUSD".into(), ts_ms: 1 })?, 0); // already there
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn insert<R: Row>(&self, row: R) -> Result<usize, WriteError> {
+        self.submit(insert_row(&row))
+    }
+
+    /// As [`insert`](Writer::insert), for async code (see [`submit_async`](Writer::submit_async)).
+    ///
+    /// # Errors
+    ///
+    /// As [`submit`](Writer::submit).
+    #[cfg(feature = "tokio")]
+    pub async fn insert_async<R: Row>(&self, row: R) -> Result<usize, WriteError> {
+        self.submit_async(insert_row(&row)).await
     }
 
     /// A batched-ingest lane for rows of type `R` (spec 002): appends are buffered and flushed by

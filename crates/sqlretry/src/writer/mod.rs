@@ -7,6 +7,8 @@
 //!
 //! - [`Writer::submit`] / [`Writer::submit_async`] / [`Writer::try_submit`]: a closure over the
 //!   transaction; its value comes back only after the transaction committed.
+//! - [`Writer::insert`] / [`Writer::insert_async`]: one [`Row`] with its type's `INSERT`,
+//!   acknowledged after the commit.
 //! - [`Writer::enqueue`]: the same request without waiting; its [`Pending`] result is collected
 //!   later, so one producer can keep many writes in flight (pipelining).
 //! - [`Writer::ingest`]: fire-and-forget appends of [`Row`]s, flushed in batches (spec 002).
