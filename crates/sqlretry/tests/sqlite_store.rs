@@ -603,3 +603,54 @@ fn grouped_writes_from_four_processes_all_land() {
     let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
     assert_eq!(check, "ok");
 }
+
+/// A retryable error in the middle of a group rolls the whole group back and runs every member
+/// again: nothing is half-applied, and each member's last run is what commits.
+#[test]
+fn a_retryable_error_inside_a_group_reruns_the_whole_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        StoreOptions::default().with_write_policy(fast_policy(3)).open(dir.path().join("rerun.db")).unwrap();
+    table(&store);
+    let runs: Arc<Vec<std::sync::atomic::AtomicU32>> = Arc::new((0..3).map(|_| Default::default()).collect());
+    let results: Vec<_> = std::thread::scope(|s| {
+        let (open, gate) = hold_turn(s, &store);
+        let writers: Vec<_> = (0..3_usize)
+            .map(|n| {
+                let (writer, runs) = (store.clone(), Arc::clone(&runs));
+                let w = s.spawn(move || {
+                    writer.write_grouped(move |tx| {
+                        let run = runs[n].fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                        tx.execute("INSERT INTO t (v) VALUES (?1)", [format!("{n}")])?;
+                        if n == 1 && run == 1 {
+                            // As another connection's lock would: retryable, after a statement ran.
+                            return Err(rusqlite::Error::SqliteFailure(
+                                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                                None,
+                            ));
+                        }
+                        Ok(run)
+                    })
+                });
+                wait_for_grouped(&store, n + 1);
+                w
+            })
+            .collect();
+        open.send(()).unwrap();
+        gate.join().unwrap();
+        writers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    // Member 0 ran before the error, so it runs again; member 2 never ran in the failed attempt.
+    let got: Vec<u32> = results.into_iter().map(Result::unwrap).collect();
+    assert_eq!(got, [2, 2, 1]);
+    let conn = Connection::open(store.path()).unwrap();
+    let vs: Vec<String> = conn
+        .prepare("SELECT v FROM t ORDER BY v")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(vs, ["0", "1", "2"], "each member's row once: the failed attempt was rolled back whole");
+    assert_eq!(store.write_stats().snapshot().retries, 1, "{:?}", store.write_stats().snapshot());
+}

@@ -201,6 +201,53 @@ fn a_row_insert_is_acknowledged_after_commit_and_reports_an_ignored_duplicate() 
     assert!(matches!(writer.insert(tick(3)), Err(WriteError::Closed)));
 }
 
+/// A retryable error in the middle of a group rolls the whole group back and runs every request
+/// again: nothing is half-applied, and each request's last run is what commits.
+#[test]
+fn a_retryable_error_inside_a_group_reruns_the_whole_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rerun.db");
+    let policy = sqlretry::RetryPolicy::builder()
+        .max_attempts(3)
+        .backoff(sqlretry::backoff::ConstantBuilder::default().with_delay(Duration::from_millis(10)))
+        .build()
+        .unwrap();
+    let writer = writer(&path, WriterOptions::default().with_policy(policy));
+    let gate = Gate::close(&writer);
+    let runs: Arc<Vec<std::sync::atomic::AtomicU32>> = Arc::new((0..3).map(|_| Default::default()).collect());
+    let pending: Vec<_> = (0..3_usize)
+        .map(|n| {
+            let runs = Arc::clone(&runs);
+            writer
+                .enqueue(move |tx| {
+                    let run = runs[n].fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                    tx.execute("INSERT INTO items (id, v) VALUES (?1, 'x')", [n as i64])?;
+                    if n == 1 && run == 1 {
+                        // As another process's lock would: retryable, after a statement ran.
+                        return Err(rusqlite::Error::SqliteFailure(
+                            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                            None,
+                        ));
+                    }
+                    Ok(run)
+                })
+                .unwrap()
+        })
+        .collect();
+    wait_until_queued(&writer, 3);
+    gate.open();
+    // Request 0 ran before the error, so it runs again; request 2 never ran in the failed attempt.
+    let got: Vec<u32> = pending.into_iter().map(|p| p.wait().unwrap()).collect();
+    assert_eq!(got, [2, 2, 1]);
+    let m = writer.shutdown().unwrap();
+    assert_eq!(
+        count(&path, "SELECT count(*) FROM items"),
+        3,
+        "each row once: the failed attempt was rolled back whole"
+    );
+    assert_eq!(m.retries_total, 1, "{m:?}");
+}
+
 #[test]
 fn a_lone_rejected_request_is_rolled_back() {
     let dir = tempfile::tempdir().unwrap();
