@@ -6,7 +6,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::cmd::stress::strategy::StrategyKind;
 
 /// Writes to SQLite that survive concurrency.
 ///
@@ -38,25 +41,21 @@ pub enum Command {
 }
 
 /// Which write strategy (or `all`) a stress run uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StrategyArg {
     /// Every implemented strategy, in sequence, on the same file.
     All,
-    /// busy_timeout 0, deferred BEGIN, no retry.
-    #[value(name = "none")]
-    NoRetry,
-    /// busy_timeout 5000 ms, deferred BEGIN, no retry (the usual default).
-    BusyTimeout,
-    /// Spec 000's hand-written retry: 10 attempts, 10 ms doubling to 100 ms, deferred BEGIN.
-    SeedRetry,
-    /// busy_timeout 5000 ms, BEGIN IMMEDIATE, no retry.
-    Immediate,
-    /// The library's Store: BEGIN IMMEDIATE, the whole transaction retried.
-    Sqlretry,
-    /// The library's Store with grouped writes: concurrent workers share one transaction.
-    Grouped,
-    /// The library's Writer: one writer thread, group commit.
-    Writer,
+    /// One strategy.
+    One(StrategyKind),
+}
+
+/// Parses `--strategy`: `all`, or a [`StrategyKind`] by the name (and help) its `ValueEnum`
+/// gives it, so the strategies are listed once, in [`StrategyKind`].
+fn strategy_parser() -> impl TypedValueParser<Value = StrategyArg> {
+    let all = PossibleValue::new("all").help("Every implemented strategy, in sequence, on the same file");
+    let kinds = StrategyKind::value_variants().iter().filter_map(ValueEnum::to_possible_value);
+    PossibleValuesParser::new(std::iter::once(all).chain(kinds))
+        .map(|name| StrategyKind::from_str(&name, false).map_or(StrategyArg::All, StrategyArg::One))
 }
 
 /// The kind of operation each worker repeats.
@@ -94,7 +93,7 @@ pub struct StressArgs {
     #[arg(long, value_enum, default_value_t = WorkloadArg::Kv)]
     pub workload: WorkloadArg,
     /// The write strategy to measure, or `all`.
-    #[arg(long, value_enum, default_value_t = StrategyArg::All)]
+    #[arg(long, default_value = "all", value_parser = strategy_parser())]
     pub strategy: StrategyArg,
     /// Threads in this process, or worker processes.
     #[arg(long, value_enum, default_value_t = ModeArg::Threads)]
@@ -212,6 +211,17 @@ mod tests {
         let cli = Cli::try_parse_from(["sqlretry"]).expect("parses");
         assert!(cli.command.is_none());
         assert_eq!(cli.stress.strategy, StrategyArg::All);
+    }
+
+    #[test]
+    fn strategy_names_come_from_the_strategy_kinds() {
+        let parse =
+            |name: &str| Cli::try_parse_from(["sqlretry", "--strategy", name]).map(|c| c.stress.strategy);
+        assert_eq!(parse("all").expect("all"), StrategyArg::All);
+        for kind in StrategyKind::ALL {
+            assert_eq!(parse(kind.name()).expect("a kind's name"), StrategyArg::One(kind));
+        }
+        assert!(parse("fastest").is_err());
     }
 
     #[test]

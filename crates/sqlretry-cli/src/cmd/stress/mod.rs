@@ -11,7 +11,7 @@ mod progress;
 mod report;
 mod rng;
 mod store_strategy;
-mod strategy;
+pub(crate) mod strategy;
 mod worker;
 mod workload;
 mod writer_strategy;

@@ -76,7 +76,7 @@ pub trait Opener: Send + Sync {
 }
 
 /// The strategies the `stress` command knows about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum StrategyKind {
     /// busy_timeout 0, deferred BEGIN, no retry.
@@ -136,17 +136,10 @@ impl StrategyKind {
 
     /// The strategies `--strategy` selects.
     pub fn selected(arg: StrategyArg) -> Vec<StrategyKind> {
-        let one = match arg {
-            StrategyArg::All => return Self::ALL.to_vec(),
-            StrategyArg::NoRetry => Self::None,
-            StrategyArg::BusyTimeout => Self::BusyTimeout,
-            StrategyArg::SeedRetry => Self::SeedRetry,
-            StrategyArg::Immediate => Self::Immediate,
-            StrategyArg::Sqlretry => Self::Sqlretry,
-            StrategyArg::Grouped => Self::Grouped,
-            StrategyArg::Writer => Self::Writer,
-        };
-        vec![one]
+        match arg {
+            StrategyArg::All => Self::ALL.to_vec(),
+            StrategyArg::One(kind) => vec![kind],
+        }
     }
 
     /// The opener for this strategy, shared by the worker threads of one process.
@@ -300,6 +293,9 @@ mod tests {
     #[test]
     fn all_runs_every_strategy_in_order() {
         assert_eq!(StrategyKind::selected(StrategyArg::All), StrategyKind::ALL.to_vec());
-        assert_eq!(StrategyKind::selected(StrategyArg::Writer), vec![StrategyKind::Writer]);
+        assert_eq!(
+            StrategyKind::selected(StrategyArg::One(StrategyKind::Writer)),
+            vec![StrategyKind::Writer]
+        );
     }
 }
