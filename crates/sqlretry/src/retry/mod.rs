@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::backoff::Schedule;
 use crate::classify::{ByErrorType, Classifier};
+use crate::deadline::Deadline;
 use crate::error::{RetryError, StopReason};
 use crate::observer::{GiveUpEvent, NoObserver, Observer, RetryEvent};
 use crate::policy::{Decision, RetryPolicy};
@@ -47,6 +48,7 @@ pub struct Retry<'a, K = ByErrorType> {
     #[cfg(feature = "tokio")]
     async_sleeper: &'a dyn Sleeper,
     observer: &'a dyn Observer,
+    deadline: Deadline,
     classifier: K,
 }
 
@@ -63,6 +65,7 @@ impl<'a> Retry<'a> {
             #[cfg(feature = "tokio")]
             async_sleeper: &TokioSleeper,
             observer: &NoObserver,
+            deadline: Deadline::NONE,
             classifier: ByErrorType,
         }
     }
@@ -105,6 +108,15 @@ impl<'a, K> Retry<'a, K> {
         self
     }
 
+    /// Stops by `deadline` as well as by the policy's own: no sleep is started that would end past
+    /// the earlier of the two. Give the same [`Deadline`] to every wait inside the operation (a
+    /// lock, SQLite's busy handler) so that the whole call is bounded by it.
+    #[must_use]
+    pub fn until(mut self, deadline: Deadline) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
     /// Classifies errors with `classifier` instead of their own [`Classify`](crate::Classify) impl.
     #[must_use]
     pub fn classify_with<C>(self, classifier: C) -> Retry<'a, C> {
@@ -116,6 +128,7 @@ impl<'a, K> Retry<'a, K> {
             #[cfg(feature = "tokio")]
             async_sleeper: self.async_sleeper,
             observer: self.observer,
+            deadline: self.deadline,
             classifier,
         }
     }
@@ -125,7 +138,9 @@ impl<'a, K> Retry<'a, K> {
         if let Some(budget) = self.policy.budget() {
             budget.deposit();
         }
-        Progress { start: self.clock.now(), attempts: 0, schedule: None }
+        let start = self.clock.now();
+        let deadline = Deadline::from_policy(self.policy, start).earlier(self.deadline);
+        Progress { start, deadline, attempts: 0, schedule: None }
     }
 
     fn succeeded(&self, progress: &Progress) {
@@ -144,6 +159,7 @@ impl<'a, K> Retry<'a, K> {
 /// lazily, so a call that succeeds at once never touches the schedule or its randomness).
 pub(crate) struct Progress {
     start: Instant,
+    deadline: Deadline,
     attempts: u32,
     schedule: Option<Schedule>,
 }
@@ -161,11 +177,15 @@ impl Progress {
     {
         self.attempts += 1;
         let class = retry.classifier.classify(&error);
-        let elapsed = retry.clock.now().saturating_duration_since(self.start);
+        let now = retry.clock.now();
+        let elapsed = now.saturating_duration_since(self.start);
         let policy = retry.policy;
         let scheduled =
             self.schedule.get_or_insert_with(|| policy.backoff().schedule()).next().unwrap_or_default();
         let decision = match policy.decide(self.attempts, elapsed, class, scheduled) {
+            Decision::Retry(delay) if self.deadline.remaining(now).is_some_and(|left| delay > left) => {
+                Decision::Stop(StopReason::DeadlineExceeded)
+            }
             Decision::Retry(_) if policy.budget().is_some_and(|b| !b.withdraw()) => {
                 Decision::Stop(StopReason::BudgetExhausted)
             }

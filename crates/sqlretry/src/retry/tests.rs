@@ -293,3 +293,24 @@ mod async_twin {
         ticker.abort();
     }
 }
+
+#[test]
+fn a_caller_deadline_earlier_than_the_policy_stops_before_a_sleep_that_would_pass_it() {
+    use crate::Deadline;
+    let (clock, sleeper) = harness();
+    // store_writes sleeps 10, 20, 40, ...: with 35 ms given, the 40 ms sleep (ending at 70) is refused.
+    let deadline = Deadline::after(crate::time::Clock::now(&clock), Duration::from_millis(35));
+    let mut calls = 0;
+    let err = Retry::new(&RetryPolicy::store_writes())
+        .with_clock(&clock)
+        .with_sleeper(&sleeper)
+        .until(deadline)
+        .call(|| {
+            calls += 1;
+            Err::<(), _>(busy())
+        })
+        .unwrap_err();
+    assert_eq!(err.reason(), StopReason::DeadlineExceeded);
+    assert_eq!(calls, 3);
+    assert_eq!(sleeper.delays_ms(), [10, 20]);
+}
