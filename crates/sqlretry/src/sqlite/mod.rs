@@ -39,19 +39,19 @@
 //! An error that is not a `SqliteFailure` (a type conversion, an invalid parameter name, a query
 //! that returned no rows) is permanent: it comes from the caller's code or data, not from contention.
 
+mod attempt;
 mod classify;
-mod configured;
 mod file_lock;
-pub(crate) mod group;
-mod grouped;
+mod group_lane;
 mod lock_hold;
 mod optimistic;
 pub(crate) mod process_lock;
 mod profile;
-mod queue;
+pub(crate) mod savepoints;
 mod state_store;
 mod store;
-mod write_tx;
+mod store_config;
+mod turns;
 
 pub use classify::{RETRYABLE_CODES, SQLITE_BUSY, SQLITE_LOCKED, classify_code, code_name, extended_code};
 pub use file_lock::FileLock;

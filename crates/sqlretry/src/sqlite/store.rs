@@ -6,14 +6,14 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
-use super::group::run_members;
-use super::grouped::{self, GroupEnd, GroupLane, MAX_GROUP, Signal};
+use super::attempt::WriteTx;
+use super::group_lane::{self, GroupEnd, GroupLane, MAX_GROUP, Signal};
 use super::process_lock::{CONTENDED_FILL, ProcessLock};
-use super::write_tx::WriteTx;
+use super::savepoints::run_members;
 
 use super::lock_hold::{DEFAULT_SLOW_LOCK_HOLD, LockHold};
 use super::profile::{ConnectionProfile, OpenError};
-use super::queue::{Turn, WriteQueue};
+use super::turns::{Turn, WriteQueue};
 use crate::classify::Classify;
 use crate::error::{RetryError, StopReason};
 use crate::observer::RetryStats;
@@ -383,7 +383,7 @@ impl Store {
     {
         let inner = &*self.inner;
         let (reply, signals) = std::sync::mpsc::sync_channel(2);
-        let mut lead = inner.lane.join(grouped::member(f, reply));
+        let mut lead = inner.lane.join(group_lane::member(f, reply));
         loop {
             if lead {
                 inner.lead_group();
@@ -394,7 +394,7 @@ impl Store {
                 // The leader dropped this write without running it (it panicked).
                 Err(_) => {
                     return Err(RetryError::new(
-                        grouped::not_run(),
+                        group_lane::not_run(),
                         0,
                         Duration::ZERO,
                         StopReason::Permanent,

@@ -10,12 +10,12 @@ use rusqlite::Connection;
 
 use super::dead_letter::DeadLetterStore;
 use super::error::{WriteError, WriterError};
-use super::group::run_group;
 use super::ingest::Lane;
+use super::intake::{Queue, Work};
 use super::metrics::WriterMetrics;
 use super::options::WriterOptions;
-use super::queue::{Queue, Work};
 use super::request::Job;
+use super::run_group::run_group;
 use crate::sqlite::process_lock::ProcessLock;
 
 pub(crate) struct Shared {

@@ -9,9 +9,9 @@ use super::core::{Owner, Shared};
 use super::dead_letter::{self, DeadLetterStore, ReplayReport};
 use super::error::{WriteError, WriterError};
 use super::ingest::{Ingest, Row};
+use super::intake::Pushed;
 use super::metrics::{WriterMetrics, WriterMetricsSnapshot};
 use super::options::{IngestOptions, WriterOptions};
-use super::queue::Pushed;
 use super::request::{Reply, request};
 
 /// A handle to the one writer of a database file. Cloneable and `Send`; all clones share one

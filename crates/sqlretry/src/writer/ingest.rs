@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use super::core::{Owner, Shared};
 use super::error::AppendError;
-use super::group::transact;
 use super::options::IngestOptions;
+use super::run_group::transact;
 
 /// A row type for batched ingest: its name, its insert statement and its values.
 ///

@@ -80,17 +80,17 @@
 //! replay ([`Writer::replay_all`], `sqlretry dead-letters replay`) needs no Rust type; it executes
 //! only statements that start with `INSERT`.
 
-mod configured;
 mod core;
 mod dead_letter;
 mod error;
-mod group;
 mod handle;
 mod ingest;
+mod intake;
 mod metrics;
 mod options;
-mod queue;
 mod request;
+mod run_group;
+mod writer_config;
 
 pub use dead_letter::{DeadLetter, DeadLetterStore, RefusedLetter, ReplayReport};
 pub use error::{AppendError, WriteError, WriterError};

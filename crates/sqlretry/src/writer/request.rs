@@ -3,7 +3,7 @@
 use rusqlite::Transaction;
 
 use super::error::WriteError;
-use crate::sqlite::group::{Call, Ended, Member};
+use crate::sqlite::savepoints::{Call, Ended, Member};
 
 /// A request as the group runner sees it: a [`Member`] of a group given the transaction, that
 /// can reply (object safe, so one group holds many result types).

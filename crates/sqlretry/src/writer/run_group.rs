@@ -7,8 +7,8 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use super::error::WriteError;
 use super::metrics::WriterMetrics;
 use super::request::Job;
-use crate::sqlite::group::run_members;
 use crate::sqlite::process_lock::ProcessLock;
+use crate::sqlite::savepoints::run_members;
 use crate::{Retry, RetryError, RetryPolicy};
 
 /// Runs `body` in a `BEGIN IMMEDIATE` transaction and commits when it returns `(value, true)`

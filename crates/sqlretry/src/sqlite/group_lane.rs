@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
-use super::group::{Call, Ended, Member};
+use super::savepoints::{Call, Ended, Member};
 use crate::error::{RetryError, StopReason};
 
 /// The most closures one grouped transaction runs.
