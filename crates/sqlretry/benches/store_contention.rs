@@ -85,7 +85,7 @@ impl Writer {
             }
             Writer::Store(store) => store.write(read_then_write).is_ok(),
             Writer::StoreGrouped(store) => store.write_grouped(read_then_write).is_ok(),
-            Writer::Grouped(writer) => writer.submit(|tx| read_then_write(tx)).is_ok(),
+            Writer::Grouped(writer) => writer.submit(read_then_write).is_ok(),
         }
     }
 }

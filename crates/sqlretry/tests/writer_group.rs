@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use sqlretry::writer::{AppendError, IngestOptions, WriteError, Writer, WriterOptions};
 use writer_common::{count, tick, writer};
 
-fn insert_item(id: i64) -> impl FnMut(&rusqlite::Transaction<'_>) -> rusqlite::Result<i64> + Send + 'static {
+fn insert_item(id: i64) -> impl FnMut(&rusqlite::Connection) -> rusqlite::Result<i64> + Send + 'static {
     move |tx| {
         tx.execute("INSERT INTO items (id, v) VALUES (?1, 'x')", [id])?;
         Ok(id)
@@ -440,7 +440,7 @@ fn metrics_reach_the_metrics_facade() {
     let text = handle.render();
     assert!(text.contains(r#"sqlretry_writer_batches_written_total{writer="facade"} 1"#), "{text}");
     assert!(text.contains(r#"sqlretry_writer_requests_rejected_total{writer="facade"} 1"#), "{text}");
-    assert!(text.contains("sqlretry_writer_lock_hold_seconds"), "{text}");
+    assert!(text.contains("sqlretry_sqlite_lock_hold_seconds"), "{text}");
     writer.shutdown().unwrap();
 }
 

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 
 use super::savepoints::{Call, Ended, Member};
+use crate::deadline::Deadline;
 use crate::error::{RetryError, StopReason};
 
 /// The most closures one grouped transaction runs.
@@ -51,12 +52,12 @@ type Waiting<T> = SyncSender<Signal<T>>;
 
 /// A caller's closure as a member of a group; its result (or its turn to lead) goes through
 /// `reply`, which must have room for two messages (a [`Signal::Lead`] and then a [`Signal::Done`]).
-pub(crate) fn member<T, F>(f: F, reply: Waiting<T>) -> Box<dyn Grouped>
+pub(crate) fn member<T, F>(f: F, reply: Waiting<T>, deadline: Deadline) -> Box<dyn Grouped>
 where
     T: Send + 'static,
     F: FnMut(&Connection) -> rusqlite::Result<T> + Send + 'static,
 {
-    Box::new(Call::new(f, reply))
+    Box::new(Call::new(f, reply, deadline))
 }
 
 impl<T, F> Grouped for Call<F, T, Waiting<T>>

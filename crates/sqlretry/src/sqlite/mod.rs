@@ -39,7 +39,7 @@
 //! An error that is not a `SqliteFailure` (a type conversion, an invalid parameter name, a query
 //! that returned no rows) is permanent: it comes from the caller's code or data, not from contention.
 
-mod attempt;
+pub(crate) mod attempt;
 mod classify;
 mod file_lock;
 mod group_lane;
@@ -52,6 +52,7 @@ mod state_store;
 mod store;
 mod store_config;
 mod turns;
+pub(crate) mod write_side;
 
 pub use classify::{RETRYABLE_CODES, SQLITE_BUSY, SQLITE_LOCKED, classify_code, code_name, extended_code};
 pub use file_lock::FileLock;

@@ -66,28 +66,10 @@ impl ProcessLock {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Takes the lock unless held already, waiting as long as another process holds it (the
-    /// kernel wakes this one the moment it is free); notes whether it had to wait.
-    pub(crate) fn acquire(&self) {
-        let mut st = self.state();
-        if st.held {
-            return;
-        }
-        let taken = match self.file.try_lock() {
-            Ok(()) => Ok(()),
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let taken = self.file.lock();
-                st.contended_until = Some(Instant::now() + CONTENDED_MEMORY);
-                taken
-            }
-            Err(std::fs::TryLockError::Error(error)) => Err(error),
-        };
-        Self::note(&mut st, taken);
-    }
-
-    /// As [`acquire`](ProcessLock::acquire), but waits only until `until` (tries spaced 20 µs
-    /// doubling to 320 µs, the last cut short to end at `until`); past it, goes on without the
-    /// lock, so that SQLite's own lock (waited for under the same bound) decides.
+    /// Takes the lock unless held already, waiting only until `until` (tries spaced 1 µs doubling
+    /// to 50 µs, the last cut short to end at `until`); past it, goes on without the lock, so that
+    /// SQLite's own lock (waited for under the same bound) decides. Never a bare blocking
+    /// `flock`: a stopped process holding the lock costs others a bounded wait, not a freeze.
     pub(crate) fn acquire_until(&self, until: Instant) {
         let mut st = self.state();
         if st.held {

@@ -5,6 +5,7 @@
 use rusqlite::Connection;
 
 use crate::classify::Classify;
+use crate::deadline::Deadline;
 
 /// One member of a group, as the code running the group sees it (object safe, so one group holds
 /// many result types). `C` is what the closure is given: a `Connection` or a `Transaction`.
@@ -27,6 +28,7 @@ pub(crate) struct Call<F, T, R> {
     output: Option<rusqlite::Result<T>>,
     panicked: bool,
     reply: R,
+    deadline: Deadline,
 }
 
 /// How a [`Call`] ended.
@@ -42,8 +44,14 @@ pub(crate) enum Ended<T> {
 }
 
 impl<F, T, R> Call<F, T, R> {
-    pub(crate) fn new(f: F, reply: R) -> Self {
-        Call { f, output: None, panicked: false, reply }
+    /// `f`, whose outcome goes to `reply`, to be done by `deadline` (fixed when its caller called).
+    pub(crate) fn new(f: F, reply: R, deadline: Deadline) -> Self {
+        Call { f, output: None, panicked: false, reply, deadline }
+    }
+
+    /// When the caller's wait must end.
+    pub(crate) fn deadline(&self) -> Deadline {
+        self.deadline
     }
 
     /// Where the outcome goes.

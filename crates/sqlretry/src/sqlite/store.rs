@@ -1,20 +1,18 @@
 //! [`Store`]: every write to one SQLite file a whole transaction, begun IMMEDIATE, retried whole.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
-use super::attempt::WriteTx;
 use super::group_lane::{self, GroupEnd, GroupLane, MAX_GROUP, Signal};
-use super::process_lock::{CONTENDED_FILL, ProcessLock};
-use super::savepoints::run_members;
-
 use super::lock_hold::{DEFAULT_SLOW_LOCK_HOLD, LockHold};
+use super::process_lock::CONTENDED_FILL;
 use super::profile::{ConnectionProfile, OpenError};
-use super::turns::{Turn, WriteQueue};
-use crate::classify::Classify;
+use super::savepoints::run_members;
+use super::write_side::WriteSide;
+use crate::deadline::Deadline;
 use crate::error::{RetryError, StopReason};
 use crate::observer::RetryStats;
 use crate::policy::RetryPolicy;
@@ -200,15 +198,10 @@ pub struct Store {
 
 #[derive(Debug)]
 struct Inner {
-    path: PathBuf,
     options: StoreOptions,
-    queue: WriteQueue,
-    writer: Mutex<Connection>,
+    side: WriteSide,
     readers: Mutex<Vec<Connection>>,
     lane: GroupLane,
-    /// Opened by the first grouped write (`None` inside: no lock file could be opened).
-    process_lock: OnceLock<Option<ProcessLock>>,
-    lock_hold: LockHold,
     write_stats: RetryStats,
     read_stats: RetryStats,
 }
@@ -229,22 +222,15 @@ impl Store {
     ///
     /// As [`ConnectionProfile::open`].
     pub fn open_with(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store, OpenError> {
-        let path = path.as_ref().to_path_buf();
-        let writer = options.profile.open(&path)?;
-        // The store waits for SQLite's lock itself (see # Design).
-        writer.busy_timeout(Duration::ZERO).map_err(|e| OpenError::sqlite(&path, e))?;
-        writer.set_prepared_statement_cache_capacity(64);
+        let side =
+            WriteSide::open(path.as_ref(), &options.profile, options.barging_window, options.slow_lock_hold)?;
         Ok(Store {
             inner: Arc::new(Inner {
-                queue: WriteQueue::new(options.barging_window),
-                writer: Mutex::new(writer),
+                side,
                 readers: Mutex::new(Vec::new()),
                 lane: GroupLane::default(),
-                process_lock: OnceLock::new(),
-                lock_hold: LockHold::new(options.slow_lock_hold),
                 write_stats: RetryStats::new("sqlite.write"),
                 read_stats: RetryStats::new("sqlite.read"),
-                path,
                 options,
             }),
         })
@@ -253,7 +239,7 @@ impl Store {
     /// The database file.
     #[must_use]
     pub fn path(&self) -> &Path {
-        &self.inner.path
+        self.inner.side.path()
     }
 
     /// The options the store was opened with.
@@ -265,7 +251,7 @@ impl Store {
     /// Lock-hold times of this store's writes.
     #[must_use]
     pub fn lock_hold(&self) -> &LockHold {
-        &self.inner.lock_hold
+        self.inner.side.lock_hold()
     }
 
     /// Retry counters of this store's writes (`operation = "sqlite.write"` in metrics).
@@ -305,16 +291,37 @@ impl Store {
     /// # Errors
     ///
     /// As [`Store::write`].
-    pub fn write_with<T, F>(&self, policy: &RetryPolicy, mut f: F) -> Result<T, RetryError<rusqlite::Error>>
+    pub fn write_with<T, F>(&self, policy: &RetryPolicy, f: F) -> Result<T, RetryError<rusqlite::Error>>
+    where
+        F: FnMut(&Connection) -> rusqlite::Result<T>,
+    {
+        self.write_until(policy, Deadline::from_policy(policy, Instant::now()), f)
+    }
+
+    /// As [`Store::write_with`], done by `deadline` (or the policy's own deadline, if earlier):
+    /// every wait of this write — the retry sleeps, this process's turn, SQLite's lock — ends by
+    /// then. Give one deadline to several writes (or to a write and the caller's own waits) to
+    /// bound them all together.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::write`]; when the deadline passes, the last SQLite error (SQLITE_BUSY) with
+    /// reason [`StopReason::DeadlineExceeded`].
+    pub fn write_until<T, F>(
+        &self,
+        policy: &RetryPolicy,
+        deadline: Deadline,
+        mut f: F,
+    ) -> Result<T, RetryError<rusqlite::Error>>
     where
         F: FnMut(&Connection) -> rusqlite::Result<T>,
     {
         let inner = &*self.inner;
-        let deadline = policy.deadline().map(|d| Instant::now() + d);
         Retry::new(policy)
             .named("sqlite.write")
             .with_observer(&inner.write_stats)
-            .call(|| inner.write_once(deadline, &mut f))
+            .until(deadline)
+            .call(|| inner.side.attempt(deadline, false, |conn| f(conn).map(|value| (value, true))))
     }
 
     /// As [`Store::write`], but the write may share its transaction with other callers' (group
@@ -382,11 +389,12 @@ impl Store {
         F: FnMut(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
         let inner = &*self.inner;
+        let deadline = Deadline::from_policy(&inner.options.write_policy, Instant::now());
         let (reply, signals) = std::sync::mpsc::sync_channel(2);
-        let mut lead = inner.lane.join(group_lane::member(f, reply));
+        let mut lead = inner.lane.join(group_lane::member(f, reply, deadline));
         loop {
             if lead {
-                inner.lead_group();
+                inner.lead_group(deadline);
             }
             match signals.recv() {
                 Ok(Signal::Done(result)) => return result,
@@ -431,94 +439,13 @@ impl Store {
     }
 }
 
-/// The first pause between polls of `BEGIN IMMEDIATE` while another process holds SQLite's lock;
-/// each later pause doubles, up to [`POLL_MAX`]. Polling every 50–200 µs took SQLite's lock from
-/// the holding process at almost every gap between its writes (each switch costs the newcomer a
-/// re-read of its pages); 200 µs → 2 ms leaves the holder longer streaks (STORE_RESULTS.md).
-const POLL_FIRST: Duration = Duration::from_micros(200);
-/// The longest pause between polls of `BEGIN IMMEDIATE`.
-const POLL_MAX: Duration = Duration::from_millis(2);
-
-/// `BEGIN IMMEDIATE` on the write connection, polled while another process holds SQLite's lock
-/// (see [`POLL_FIRST`]) until `wait_until` (no pause ends past it); then the last SQLITE_BUSY is
-/// returned. A holder that had to wait tells the queue ([`Turn::contended`]): this process's
-/// writers then write in streaks (a longer barging window) instead of handing SQLite's lock back to
-/// the other processes at once.
-fn begin_polled<'c>(
-    conn: &'c Connection,
-    wait_until: Instant,
-    turn: &Turn<'_>,
-) -> rusqlite::Result<WriteTx<'c>> {
-    let mut pause = POLL_FIRST;
-    let mut waited = false;
-    loop {
-        // One attempt: with `wait_until` now, `begin` returns SQLITE_BUSY instead of sleeping.
-        match WriteTx::begin(conn, Instant::now()) {
-            Ok(tx) => {
-                if waited {
-                    turn.contended();
-                }
-                return Ok(tx);
-            }
-            Err(e) if e.classify().is_retryable() => {
-                // The last pause is cut short to end at `wait_until`, for one last poll: with pauses
-                // of up to 2 ms, giving up before a pause that would end too late could forgo most of
-                // a short wait.
-                let now = Instant::now();
-                if now >= wait_until {
-                    return Err(e);
-                }
-                std::thread::sleep(pause.min(wait_until - now));
-                waited = true;
-                pause = (pause * 2).min(POLL_MAX);
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
 impl Inner {
-    fn write_once<T, F>(&self, deadline: Option<Instant>, f: &mut F) -> rusqlite::Result<T>
-    where
-        F: FnMut(&Connection) -> rusqlite::Result<T>,
-    {
-        self.transact_once(deadline, None, |conn| f(conn).map(|value| (value, true)))
-    }
-
-    /// One attempt: waits for this process's turn, then (with `process_lock`) for other
-    /// processes' writers, then for SQLite's lock (each until `deadline` at the latest), runs
-    /// `body` in `BEGIN IMMEDIATE` and commits when it returns `(value, true)` (rolls back on
-    /// `(value, false)` or an error). Records the lock-hold time.
-    fn transact_once<T>(
-        &self,
-        deadline: Option<Instant>,
-        process_lock: Option<&ProcessLock>,
-        body: impl FnOnce(&Connection) -> rusqlite::Result<(T, bool)>,
-    ) -> rusqlite::Result<T> {
-        let busy_timeout = self.options.profile.busy_timeout();
-        let queue_deadline =
-            deadline.or_else(|| (!busy_timeout.is_zero()).then(|| Instant::now() + busy_timeout));
-        let turn = self.queue.acquire(queue_deadline).map_err(|_| self.queue_timeout())?;
-        // Taken with the turn held, so that one thread of this store uses the lock at a time.
-        let _held = process_lock.map(|lock| lock.hold_until(self.lock_wait_until(deadline)));
-        let conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        let tx = begin_polled(&conn, self.lock_wait_until(deadline), &turn)?;
-        let began = Instant::now();
-        let result = body(tx.conn()).and_then(|(value, commit)| {
-            if commit {
-                tx.commit()?;
-            }
-            Ok(value)
-        });
-        self.lock_hold.record(began.elapsed(), &self.path);
-        result
-    }
-
     /// Runs the waiting callers' closures (at most [`MAX_GROUP`], this caller's first; taken once
     /// SQLite's lock is held, topped up on a retry) in one transaction under the write policy,
     /// replies to each, and passes the leadership on — also if something here panics, so that
-    /// the callers still waiting are never stranded.
-    fn lead_group(&self) {
+    /// the callers still waiting are never stranded. `deadline` is the leader's own: as the oldest
+    /// caller waiting, its deadline is the group's earliest.
+    fn lead_group(&self, deadline: Deadline) {
         struct PassOn<'a>(&'a GroupLane);
         impl Drop for PassOn<'_> {
             fn drop(&mut self) {
@@ -529,22 +456,23 @@ impl Inner {
         let mut members = Vec::new();
         let policy = &self.options.write_policy;
         let started = Instant::now();
-        let deadline = policy.deadline().map(|d| started + d);
         let mut attempts = 0;
         // Grouped writers of other processes queue for the file lock rather than poll SQLite's.
-        let process_lock = self.process_lock.get_or_init(|| ProcessLock::beside(&self.path)).as_ref();
-        if process_lock.is_some_and(ProcessLock::contended) {
-            self.lane.fill(CONTENDED_FILL);
+        if self.side.contended() {
+            self.lane.fill(deadline.bound(started, CONTENDED_FILL));
         }
-        let result = Retry::new(policy).named("sqlite.write").with_observer(&self.write_stats).call(|| {
-            attempts += 1;
-            self.transact_once(deadline, process_lock, |conn| {
-                // Taken once SQLite's lock is held: callers that queued while the leader waited
-                // for its turn or for another process join this transaction.
-                members.extend(self.lane.take(MAX_GROUP - members.len()));
-                run_members(conn, conn, &mut members).map(|commit| ((), commit))
-            })
-        });
+        let result =
+            Retry::new(policy).named("sqlite.write").with_observer(&self.write_stats).until(deadline).call(
+                || {
+                    attempts += 1;
+                    self.side.attempt(deadline, true, |conn| {
+                        // Taken once SQLite's lock is held: callers that queued while the leader waited
+                        // for its turn or for another process join this transaction.
+                        members.extend(self.lane.take(MAX_GROUP - members.len()));
+                        run_members(conn, conn, &mut members).map(|commit| ((), commit))
+                    })
+                },
+            );
         if result.is_err() {
             // The transaction they waited for gave up: so do those still waiting for it (the
             // leader's own write among them, if SQLite's lock was never had), each having waited
@@ -555,23 +483,6 @@ impl Inner {
         for member in members {
             member.complete(&end);
         }
-    }
-
-    /// How long one attempt may wait for another process's lock: the busy timeout, never past
-    /// the write's deadline.
-    fn lock_wait_until(&self, deadline: Option<Instant>) -> Instant {
-        let wait_until = Instant::now() + self.options.profile.busy_timeout();
-        deadline.map_or(wait_until, |deadline| wait_until.min(deadline))
-    }
-
-    fn queue_timeout(&self) -> rusqlite::Error {
-        rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
-            Some(format!(
-                "database is locked: the deadline passed while waiting for this process's turn to write {}",
-                self.path.display()
-            )),
-        )
     }
 
     fn read_once<T, F>(&self, f: &mut F) -> rusqlite::Result<T>
@@ -596,7 +507,7 @@ impl Inner {
     }
 
     fn open_reader(&self) -> rusqlite::Result<Connection> {
-        let conn = self.options.profile.open(&self.path).map_err(OpenError::into_sqlite_error)?;
+        let conn = self.options.profile.open(self.side.path()).map_err(OpenError::into_sqlite_error)?;
         conn.execute_batch("PRAGMA query_only = 1")?;
         Ok(conn)
     }

@@ -1,12 +1,12 @@
 //! The state a writer's handles and its thread share, the thread's loop, and the lifecycle:
-//! start, shutdown (drain, commit, join) and drop (the same, bounded in time).
+//! start, shutdown and drop (stop intake, drain, commit, join — bounded in time), and what happens
+//! when the thread ends anyway (every waiting and later caller fails at once).
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Instant;
-
-use rusqlite::Connection;
+use std::time::{Duration, Instant};
 
 use super::dead_letter::DeadLetterStore;
 use super::error::{WriteError, WriterError};
@@ -15,44 +15,32 @@ use super::intake::{Queue, Work};
 use super::metrics::WriterMetrics;
 use super::options::WriterOptions;
 use super::request::Job;
-use super::run_group::run_group;
-use crate::sqlite::process_lock::ProcessLock;
+use crate::sqlite::DEFAULT_SLOW_LOCK_HOLD;
+use crate::sqlite::write_side::WriteSide;
 
 pub(crate) struct Shared {
     pub(crate) config: WriterOptions,
     pub(crate) path: PathBuf,
-    conn: Mutex<Connection>,
-    turn: Option<ProcessLock>,
+    /// The write connection, its turn, the writers' lock and the lock-hold histogram.
+    pub(crate) side: WriteSide,
     pub(crate) queue: Queue,
     pub(crate) metrics: WriterMetrics,
     lanes: Mutex<Vec<Arc<dyn Lane>>>,
-    dead_letters: Mutex<Option<DeadLetterStore>>,
+    pub(crate) dead_letters: Mutex<Option<DeadLetterStore>>,
     finished: Mutex<bool>,
     finished_cv: Condvar,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Shared {
-    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
-        lock(&self.conn)
-    }
-
-    /// The file whose lock orders this file's writers across processes, if enabled.
-    pub(crate) fn turn(&self) -> Option<&ProcessLock> {
-        self.turn.as_ref()
-    }
-
     /// Runs a group this caller (or the thread) took the token for, replies, and gives the token
-    /// back — also if a closure panics, so the writer never stalls. Replying before giving the
-    /// token back lets the next group fill while the callers are woken (measured: releasing first
-    /// shrank groups from ~10 to ~1.5 requests with 16 producers on 2 cores).
-    ///
-    /// With the process lock, the group is topped up once the lock is held: requests queued while
-    /// another process wrote join this transaction instead of waiting for the next lock turn.
-    pub(crate) fn lead(&self, mut group: Vec<Box<dyn Job>>) {
+    /// back — also if something here panics, so the writer never stalls. Replying before giving
+    /// the token back lets the next group fill while the callers are woken (measured: releasing
+    /// first shrank groups from ~10 to ~1.5 requests with 16 producers on 2 cores).
+    pub(crate) fn lead(&self, group: Vec<Box<dyn Job>>) {
         struct Release<'a>(&'a Queue, bool);
         impl Drop for Release<'_> {
             fn drop(&mut self) {
@@ -60,16 +48,7 @@ impl Shared {
             }
         }
         let mut release = Release(&self.queue, false);
-        let mut conn = self.conn();
-        if let Some(turn) = self.turn() {
-            turn.acquire();
-            self.queue.top_up(&mut group, self.config.max_batch, &self.metrics);
-        }
-        let replies = run_group(&mut conn, self.turn(), group, &self.config.policy, &self.metrics);
-        if let Some(turn) = self.turn() {
-            turn.unlock(); // already, unless the policy ran no attempt
-        }
-        drop(conn);
+        let replies = self.run_group(group);
         release.1 = replies.contended;
         replies.send();
     }
@@ -82,39 +61,6 @@ impl Shared {
         lock(&self.lanes).clone()
     }
 
-    /// Stores a failed batch durably; counts its rows dead-lettered only once it is on disk, or
-    /// lost if even that failed.
-    pub(crate) fn dead_letter(
-        &self,
-        row_type: &str,
-        insert_sql: &str,
-        rows: &[Vec<rusqlite::types::Value>],
-        error: &str,
-    ) {
-        let n = rows.len() as u64;
-        let stored = {
-            let mut store = lock(&self.dead_letters);
-            match &mut *store {
-                Some(store) => store.append(row_type, insert_sql, rows, error),
-                slot => DeadLetterStore::open(DeadLetterStore::path_beside(&self.path))
-                    .and_then(|store| slot.insert(store).append(row_type, insert_sql, rows, error)),
-            }
-        };
-        match stored {
-            Ok(id) => {
-                self.metrics.dead_lettered(n);
-                tracing::warn!(writer = %self.metrics.name(), row_type, rows = n, id, error, "batch kept in the dead-letter store");
-            }
-            Err(store_error) => {
-                self.metrics.lost(n);
-                tracing::error!(
-                    writer = %self.metrics.name(), row_type, rows = n, error, %store_error,
-                    "batch LOST: the dead-letter store failed too",
-                );
-            }
-        }
-    }
-
     fn close(&self) {
         self.queue.close();
         for lane in self.lanes() {
@@ -122,16 +68,28 @@ impl Shared {
         }
     }
 
-    /// The thread's loop: groups handed over, lane flushes when due, drain on close.
+    /// The thread's loop: groups handed over, lane flushes when due, drain on close. A panic that
+    /// escapes one piece of work (user code is caught closer to it; this is the last line) is
+    /// logged and the loop goes on: the requests of that group fail, the thread survives.
     fn run(&self) {
+        let survive = |what: &str, work: &mut dyn FnMut()| {
+            if catch_unwind(AssertUnwindSafe(work)).is_err() {
+                tracing::error!(writer = %self.metrics.name(), what, "a panic escaped the writer's work; carrying on");
+            }
+        };
         loop {
             let lanes = self.lanes();
             let due = lanes.iter().filter_map(|l| l.due()).min();
             match self.queue.next_work(due, self.config.max_batch, self.config.window, &self.metrics) {
-                Work::Group(group) => self.lead(group),
-                Work::Lanes => lanes.iter().for_each(|l| l.flush(self, false)),
+                Work::Group(group) => {
+                    let mut group = Some(group);
+                    survive("group", &mut || self.lead(group.take().unwrap_or_default()));
+                }
+                Work::Lanes => {
+                    survive("ingest flush", &mut || lanes.iter().for_each(|l| l.flush(self, false)))
+                }
                 Work::Exit => {
-                    lanes.iter().for_each(|l| l.flush(self, true));
+                    survive("final flush", &mut || lanes.iter().for_each(|l| l.flush(self, true)));
                     if self.lanes().len() == lanes.len() {
                         return;
                     }
@@ -163,17 +121,15 @@ impl Owner {
         path: &Path,
         config: WriterOptions,
     ) -> Result<(Arc<Shared>, Arc<Owner>), WriterError> {
-        let conn = config.profile.open(path)?;
+        let side = WriteSide::open(path, &config.profile, Duration::ZERO, DEFAULT_SLOW_LOCK_HOLD)?;
         let name = config.name.clone().unwrap_or_else(|| {
             path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
         });
         let metrics = WriterMetrics::new(name, config.alert_threshold);
-        let turn = if config.process_lock { ProcessLock::beside(path) } else { None };
         let shared = Arc::new(Shared {
             queue: Queue::new(config.queue_capacity),
             path: path.to_path_buf(),
-            conn: Mutex::new(conn),
-            turn,
+            side,
             metrics,
             config,
             lanes: Mutex::new(Vec::new()),
@@ -185,11 +141,23 @@ impl Owner {
         let thread = std::thread::Builder::new()
             .name("sqlretry-writer".into())
             .spawn(move || {
+                /// However the thread ends: nobody may wait on it any more.
                 struct Finished<'a>(&'a Shared);
                 impl Drop for Finished<'_> {
                     fn drop(&mut self) {
-                        *lock(&self.0.finished) = true;
-                        self.0.finished_cv.notify_all();
+                        let shared = self.0;
+                        if std::thread::panicking() {
+                            tracing::error!(writer = %shared.metrics.name(), "the writer thread ended with a panic; failing every waiting request");
+                            shared.metrics.set_unhealthy();
+                        }
+                        for job in shared.queue.abandon_all() {
+                            job.complete(Some(WriteError::Closed));
+                        }
+                        for lane in shared.lanes() {
+                            lane.close();
+                        }
+                        *lock(&shared.finished) = true;
+                        shared.finished_cv.notify_all();
                     }
                 }
                 let _finished = Finished(&for_thread);
@@ -200,10 +168,43 @@ impl Owner {
         Ok((shared, owner))
     }
 
-    /// Stops intake, lets the thread drain and commit everything queued, and joins it.
+    /// Stops intake, lets the thread drain and commit everything queued, and joins it; past
+    /// `drop_timeout`, what is still queued fails with [`WriteError::Closed`] (buffered ingest
+    /// rows go to the dead-letter store) and the thread is joined after its current group.
     pub(crate) fn shutdown(&self) -> Result<(), WriteError> {
-        self.shared.close();
+        self.close_and_wait("shutdown");
         self.join()
+    }
+
+    /// Closes intake and waits for the thread to drain, at most `drop_timeout`; then abandons.
+    fn close_and_wait(&self, why: &str) {
+        self.shared.close();
+        let deadline = Instant::now() + self.shared.config.drop_timeout;
+        let mut finished = lock(&self.shared.finished);
+        while !*finished {
+            let now = Instant::now();
+            if now >= deadline {
+                tracing::error!(
+                    writer = %self.shared.metrics.name(),
+                    timeout = ?self.shared.config.drop_timeout,
+                    why,
+                    "queue not drained in time; failing the rest",
+                );
+                self.shared.queue.abandon();
+                break;
+            }
+            finished = self
+                .shared
+                .finished_cv
+                .wait_timeout(finished, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// Whether the writer thread has ended (after shutdown, or unexpectedly).
+    pub(crate) fn thread_finished(&self) -> bool {
+        *lock(&self.shared.finished)
     }
 
     fn join(&self) -> Result<(), WriteError> {
@@ -220,28 +221,7 @@ impl Drop for Owner {
         if lock(&self.thread).is_none() {
             return;
         }
-        self.shared.close();
-        let deadline = Instant::now() + self.shared.config.drop_timeout;
-        let mut finished = lock(&self.shared.finished);
-        while !*finished {
-            let now = Instant::now();
-            if now >= deadline {
-                tracing::error!(
-                    writer = %self.shared.metrics.name(),
-                    timeout = ?self.shared.config.drop_timeout,
-                    "last handle dropped: queue not drained in time; failing the rest",
-                );
-                self.shared.queue.abandon();
-                break;
-            }
-            finished = self
-                .shared
-                .finished_cv
-                .wait_timeout(finished, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
-        drop(finished);
+        self.close_and_wait("last handle dropped");
         let _ = self.join();
     }
 }

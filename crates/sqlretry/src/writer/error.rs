@@ -44,6 +44,17 @@ pub enum WriteError {
 }
 
 impl WriteError {
+    /// A request that the deadline ended before its transaction ran: `error` (SQLITE_BUSY naming
+    /// what was waited for), no attempt made.
+    pub(crate) fn from_timeout(error: rusqlite::Error) -> Self {
+        WriteError::GroupFailed {
+            extended_code: crate::sqlite::extended_code(&error),
+            message: error.to_string(),
+            attempts: 0,
+            reason: StopReason::DeadlineExceeded,
+        }
+    }
+
     pub(crate) fn group_failed(error: &crate::RetryError<rusqlite::Error>) -> Self {
         WriteError::GroupFailed {
             extended_code: crate::sqlite::extended_code(error.inner()),

@@ -3,7 +3,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use rusqlite::Transaction;
+use std::time::Instant;
+
+use rusqlite::Connection;
 
 use super::core::{Owner, Shared};
 use super::dead_letter::{self, DeadLetterStore, ReplayReport};
@@ -13,6 +15,7 @@ use super::intake::Pushed;
 use super::metrics::{WriterMetrics, WriterMetricsSnapshot};
 use super::options::{IngestOptions, WriterOptions};
 use super::request::{Reply, request};
+use crate::deadline::Deadline;
 
 /// A handle to the one writer of a database file. Cloneable and `Send`; all clones share one
 /// queue, one write connection and one writer thread. See the [module docs](super) for the design.
@@ -47,10 +50,14 @@ pub struct Writer {
     owner: Arc<Owner>,
 }
 
-/// A request inserting `row` with its type's cached `INSERT`.
-fn insert_row<R: Row>(row: &R) -> impl FnMut(&Transaction<'_>) -> rusqlite::Result<usize> + Send + 'static {
-    let values = row.values();
-    move |tx| tx.prepare_cached(R::INSERT_SQL)?.execute(rusqlite::params_from_iter(&values))
+/// A request inserting `row` with its type's cached `INSERT`; [`WriteError::RequestPanicked`]
+/// if the row's `values` panics (caught here, on the caller's thread).
+fn insert_row<R: Row>(
+    row: &R,
+) -> Result<impl FnMut(&Connection) -> rusqlite::Result<usize> + Send + 'static, WriteError> {
+    let values = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| row.values()))
+        .map_err(|_| WriteError::RequestPanicked)?;
+    Ok(move |tx: &Connection| tx.prepare_cached(R::INSERT_SQL)?.execute(rusqlite::params_from_iter(&values)))
 }
 
 /// A request queued by [`Writer::enqueue`]: its result, once its group transaction committed.
@@ -123,7 +130,7 @@ impl Writer {
     pub fn submit<T, F>(&self, f: F) -> Result<T, WriteError>
     where
         T: Send + 'static,
-        F: FnMut(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
+        F: FnMut(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
         self.submit_sync(f, true)
     }
@@ -137,7 +144,7 @@ impl Writer {
     pub fn try_submit<T, F>(&self, f: F) -> Result<T, WriteError>
     where
         T: Send + 'static,
-        F: FnMut(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
+        F: FnMut(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
         self.submit_sync(f, false)
     }
@@ -145,7 +152,7 @@ impl Writer {
     fn submit_sync<T, F>(&self, f: F, block: bool) -> Result<T, WriteError>
     where
         T: Send + 'static,
-        F: FnMut(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
+        F: FnMut(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
         self.push(f, block, Some(self.shared.config.max_batch))?.wait()
     }
@@ -188,7 +195,7 @@ impl Writer {
     pub fn enqueue<T, F>(&self, f: F) -> Result<Pending<T>, WriteError>
     where
         T: Send + 'static,
-        F: FnMut(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
+        F: FnMut(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
         self.push(f, true, None)
     }
@@ -197,10 +204,10 @@ impl Writer {
     fn push<T, F>(&self, f: F, block: bool, lead: Option<usize>) -> Result<Pending<T>, WriteError>
     where
         T: Send + 'static,
-        F: FnMut(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
+        F: FnMut(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        let job = request(f, Reply::Sync(tx));
+        let job = request(f, Reply::Sync(tx), self.deadline());
         if let Pushed::Lead(group) = self.shared.queue.push(job, block, lead, &self.shared.metrics)? {
             self.shared.lead(group);
         }
@@ -231,10 +238,10 @@ impl Writer {
     pub async fn submit_async<T, F>(&self, f: F) -> Result<T, WriteError>
     where
         T: Send + 'static,
-        F: FnMut(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
+        F: FnMut(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let mut job = request(f, Reply::Async(tx));
+        let mut job = request(f, Reply::Async(tx), self.deadline());
         loop {
             let notified = self.shared.queue.space_notified();
             tokio::pin!(notified);
@@ -279,7 +286,7 @@ impl Writer {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn insert<R: Row>(&self, row: R) -> Result<usize, WriteError> {
-        self.submit(insert_row(&row))
+        self.submit(insert_row(&row)?)
     }
 
     /// As [`insert`](Writer::insert), for async code (see [`submit_async`](Writer::submit_async)).
@@ -289,7 +296,7 @@ impl Writer {
     /// As [`submit`](Writer::submit).
     #[cfg(feature = "tokio")]
     pub async fn insert_async<R: Row>(&self, row: R) -> Result<usize, WriteError> {
-        self.submit_async(insert_row(&row)).await
+        self.submit_async(insert_row(&row)?).await
     }
 
     /// A batched-ingest lane for rows of type `R` (spec 002): appends are buffered and flushed by
@@ -377,7 +384,20 @@ impl Writer {
     /// A snapshot of the writer's metrics.
     #[must_use]
     pub fn metrics(&self) -> WriterMetricsSnapshot {
-        self.shared.metrics.snapshot()
+        self.shared.metrics.snapshot(self.shared.side.lock_hold())
+    }
+
+    /// Whether the writer is healthy: its thread runs and no row was lost (a batch that the
+    /// dead-letter store refused too). For a health check (`/readyz`); also the gauge
+    /// `sqlretry_writer_healthy` and [`WriterMetricsSnapshot::healthy`].
+    #[must_use]
+    pub fn is_healthy(&self) -> bool {
+        self.shared.metrics.healthy() && !self.owner.thread_finished()
+    }
+
+    /// The deadline of a request submitted now: the writer policy's total deadline.
+    fn deadline(&self) -> Deadline {
+        Deadline::from_policy(&self.shared.config.policy, Instant::now())
     }
 
     pub(crate) fn shared_metrics(&self) -> &WriterMetrics {

@@ -9,7 +9,7 @@ use std::time::Instant;
 use super::core::{Owner, Shared};
 use super::error::AppendError;
 use super::options::IngestOptions;
-use super::run_group::transact;
+use crate::deadline::Deadline;
 
 /// A row type for batched ingest: its name, its insert statement and its values.
 ///
@@ -49,9 +49,26 @@ pub trait Row: Send + 'static {
     fn values(&self) -> Vec<rusqlite::types::Value>;
 }
 
+/// The rows' SQL values. A row whose `values` panics cannot be written nor kept (there is nothing
+/// to store): it is counted lost, logged at error level, and the batch goes on without it — the
+/// panic never reaches the writer thread.
+fn values_of<R: Row>(shared: &Shared, batch: Vec<R>) -> Vec<Vec<rusqlite::types::Value>> {
+    let mut rows = Vec::with_capacity(batch.len());
+    for row in &batch {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| row.values())) {
+            Ok(values) => rows.push(values),
+            Err(_) => {
+                shared.metrics.lost(1);
+                tracing::error!(writer = %shared.metrics.name(), row_type = R::TYPE_NAME, "a row's values() panicked: that row is LOST (counted in rows_lost)");
+            }
+        }
+    }
+    rows
+}
+
 /// Executes `sql` (cached) once per row of `rows` in the open transaction.
 pub(crate) fn insert_values(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &rusqlite::Connection,
     sql: &str,
     rows: &[Vec<rusqlite::types::Value>],
 ) -> rusqlite::Result<()> {
@@ -113,24 +130,21 @@ impl<R: Row> RowLane<R> {
     }
 
     fn write(&self, shared: &Shared, batch: Vec<R>) {
-        let n = batch.len() as u64;
-        let rows: Vec<Vec<rusqlite::types::Value>> = batch.iter().map(Row::values).collect();
-        drop(batch);
+        let rows = values_of(shared, batch);
+        if rows.is_empty() {
+            return;
+        }
+        let n = rows.len() as u64;
         let result = if shared.queue.is_abandoned() {
             None
         } else {
-            let mut conn = shared.conn();
-            Some(transact(
-                &mut conn,
-                shared.turn(),
-                &self.config.policy,
-                &shared.metrics,
-                "ingest batch",
-                |tx| insert_values(tx, R::INSERT_SQL, &rows).map(|()| ((), true)),
-            ))
+            let deadline = Deadline::from_policy(&self.config.policy, Instant::now());
+            Some(shared.transact(&self.config.policy, deadline, "ingest batch", |conn| {
+                insert_values(conn, R::INSERT_SQL, &rows).map(|()| ((), true))
+            }))
         };
         let error = match result {
-            Some(Ok(((), hold))) => return shared.metrics.committed(0, n, hold),
+            Some(Ok(())) => return shared.metrics.committed(0, n),
             Some(Err(error)) => {
                 shared.metrics.batch_failed(error.inner(), 0);
                 error.to_string()

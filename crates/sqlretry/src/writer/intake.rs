@@ -100,7 +100,13 @@ impl Queue {
             if !block {
                 return Err(WriteError::Full);
             }
-            st = self.space.wait(st).unwrap_or_else(PoisonError::into_inner);
+            // Waiting for room ends with the request's deadline, like every other wait.
+            let now = Instant::now();
+            st = match job.deadline().remaining(now) {
+                None => self.space.wait(st).unwrap_or_else(PoisonError::into_inner),
+                Some(left) if left.is_zero() => return Err(WriteError::Full),
+                Some(left) => self.space.wait_timeout(st, left).unwrap_or_else(PoisonError::into_inner).0,
+            };
         }
         st.jobs.push_back(job);
         if st.busy {
@@ -201,6 +207,18 @@ impl Queue {
     pub(crate) fn close(&self) {
         self.lock().closed = true;
         self.wake_everyone();
+    }
+
+    /// The writer thread ended: closes intake for good and hands back every queued request, for
+    /// its caller to fail at once.
+    pub(crate) fn abandon_all(&self) -> Vec<Box<dyn Job>> {
+        let mut st = self.lock();
+        st.closed = true;
+        st.abandoned = true;
+        let left = st.jobs.drain(..).collect();
+        drop(st);
+        self.wake_everyone();
+        left
     }
 
     /// Past the drop deadline: the writer thread fails what is left instead of running it.

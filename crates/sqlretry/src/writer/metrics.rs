@@ -32,7 +32,9 @@ pub(crate) struct WriterMetrics {
     ingest_buffered: AtomicU64,
     last_error: Mutex<Option<(String, SystemTime)>>,
     flush_latency: Mutex<Histogram<u64>>,
-    lock_hold: Mutex<Histogram<u64>>,
+    /// Cleared when rows were lost (the dead-letter store refused them) or the writer thread
+    /// ended unexpectedly; a health check reads it ([`Writer::is_healthy`](super::Writer::is_healthy)).
+    healthy: std::sync::atomic::AtomicBool,
 }
 
 /// A summary of a latency histogram, in microseconds.
@@ -88,8 +90,13 @@ pub struct WriterMetricsSnapshot {
     pub ingest_buffered: u64,
     /// Time to write one transaction, retries included.
     pub flush_latency: LatencySummary,
-    /// Time the write lock was held (BEGIN IMMEDIATE to COMMIT) per committed transaction.
+    /// Time SQLite's write lock was held (BEGIN IMMEDIATE to COMMIT or ROLLBACK) per transaction
+    /// attempt: the same histogram as [`Store::lock_hold`](crate::sqlite::Store::lock_hold)'s
+    /// (metric `sqlretry_sqlite_lock_hold_seconds`, a warning past 1 s).
     pub lock_hold: LatencySummary,
+    /// `false` once rows were lost (the dead-letter store refused them too) or the writer thread
+    /// ended unexpectedly: what a health check should report.
+    pub healthy: bool,
 }
 
 fn histogram() -> Mutex<Histogram<u64>> {
@@ -133,7 +140,7 @@ impl WriterMetrics {
             ingest_buffered: AtomicU64::new(0),
             last_error: Mutex::new(None),
             flush_latency: histogram(),
-            lock_hold: histogram(),
+            healthy: std::sync::atomic::AtomicBool::new(true),
         }
     }
 
@@ -150,7 +157,7 @@ impl WriterMetrics {
 
     /// A committed transaction: `requests` submitted requests committed, `rows` ingested rows
     /// written (rows ignored as duplicates of their natural key included).
-    pub(crate) fn committed(&self, requests: u64, rows: u64, lock_hold: Duration) {
+    pub(crate) fn committed(&self, requests: u64, rows: u64) {
         self.count(&self.batches_written, "sqlretry_writer_batches_written_total", 1);
         if requests > 0 {
             self.count(&self.requests_committed, "sqlretry_writer_requests_committed_total", requests);
@@ -158,7 +165,6 @@ impl WriterMetrics {
         if rows > 0 {
             self.count(&self.rows_written, "sqlretry_writer_rows_written_total", rows);
         }
-        self.record(&self.lock_hold, "sqlretry_writer_lock_hold_seconds", lock_hold);
     }
 
     pub(crate) fn rejected(&self, requests: u64) {
@@ -203,6 +209,18 @@ impl WriterMetrics {
 
     pub(crate) fn lost(&self, rows: u64) {
         self.count(&self.rows_lost, "sqlretry_writer_rows_lost_total", rows);
+        self.set_unhealthy();
+    }
+
+    /// Marks the writer unhealthy (a gauge of 0, and [`WriterMetrics::healthy`]).
+    pub(crate) fn set_unhealthy(&self) {
+        self.healthy.store(false, Ordering::Relaxed);
+        metrics::gauge!("sqlretry_writer_healthy", "writer" => self.name.clone()).set(0.0);
+    }
+
+    /// Whether nothing was lost and the writer thread runs.
+    pub(crate) fn healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
     }
 
     pub(crate) fn replayed(&self, rows: u64) {
@@ -226,9 +244,10 @@ impl WriterMetrics {
         metrics::gauge!("sqlretry_writer_ingest_buffered", "writer" => self.name.clone()).set(rows as f64);
     }
 
-    /// A point-in-time copy.
+    /// A point-in-time copy, with the lock holds of the writer's connection.
     #[must_use]
-    pub fn snapshot(&self) -> WriterMetricsSnapshot {
+    pub fn snapshot(&self, lock_hold: &crate::sqlite::LockHold) -> WriterMetricsSnapshot {
+        let holds = lock_hold.snapshot();
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let (written, failed) = (load(&self.batches_written), load(&self.batch_failures));
         let last = self.last_error.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
@@ -252,7 +271,13 @@ impl WriterMetrics {
             queue_depth: load(&self.queue_depth),
             ingest_buffered: load(&self.ingest_buffered),
             flush_latency: summary(&self.flush_latency),
-            lock_hold: summary(&self.lock_hold),
+            lock_hold: LatencySummary {
+                count: holds.count,
+                p50_us: micros(holds.p50),
+                p99_us: micros(holds.p99),
+                max_us: micros(holds.max),
+            },
+            healthy: self.healthy(),
         }
     }
 }
@@ -271,12 +296,14 @@ mod tests {
     #[test]
     fn success_rate_last_error_and_the_alert_past_the_threshold() {
         let m = WriterMetrics::new("t".into(), 2);
-        assert_eq!(m.snapshot().batch_success_rate, None);
-        m.committed(3, 0, Duration::from_micros(40));
+        let holds = crate::sqlite::LockHold::new(Duration::from_secs(1));
+        assert_eq!(m.snapshot(&holds).batch_success_rate, None);
+        m.committed(3, 0);
+        holds.record(Duration::from_micros(40), std::path::Path::new("t.db"));
         for _ in 0..3 {
             m.batch_failed(&"database is locked", 2);
         }
-        let s = m.snapshot();
+        let s = m.snapshot(&holds);
         assert_eq!((s.batches_written, s.batch_failures, s.requests_failed), (1, 3, 6));
         assert_eq!(s.alerts, 1); // only the third failure is past 2
         assert_eq!(s.batch_success_rate, Some(0.25));
@@ -284,5 +311,10 @@ mod tests {
         assert!(s.last_batch_error_at.is_some());
         assert_eq!(s.lock_hold.count, 1);
         assert!((39..=41).contains(&s.lock_hold.max_us), "{:?}", s.lock_hold);
+        assert!(s.healthy);
+        m.lost(5);
+        let s = m.snapshot(&holds);
+        assert_eq!(s.rows_lost, 5);
+        assert!(!s.healthy, "lost rows make the writer unhealthy");
     }
 }

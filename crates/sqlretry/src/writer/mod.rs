@@ -82,6 +82,7 @@
 
 mod core;
 mod dead_letter;
+mod dead_lettering;
 mod error;
 mod handle;
 mod ingest;

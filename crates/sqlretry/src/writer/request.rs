@@ -1,15 +1,18 @@
 //! A submitted request: the caller's re-runnable closure ([`Call`]) and where to reply.
 
-use rusqlite::Transaction;
+use rusqlite::Connection;
 
 use super::error::WriteError;
+use crate::deadline::Deadline;
 use crate::sqlite::savepoints::{Call, Ended, Member};
 
 /// A request as the group runner sees it: a [`Member`] of a group given the transaction, that
 /// can reply (object safe, so one group holds many result types).
-pub(crate) trait Job: Send + for<'t> Member<Transaction<'t>> {
+pub(crate) trait Job: Send + Member<Connection> {
     /// Sends the outcome: the latest run's, or `failure` when the group did not commit.
     fn complete(self: Box<Self>, failure: Option<WriteError>);
+    /// When its caller's wait must end (fixed when it was submitted).
+    fn deadline(&self) -> Deadline;
 }
 
 /// Where a request's result goes: a blocked thread or an awaiting task.
@@ -32,18 +35,18 @@ impl<T> Reply<T> {
 }
 
 /// A request: the caller's closure with its reply, queued as a [`Job`].
-pub(crate) fn request<T, F>(f: F, reply: Reply<T>) -> Box<dyn Job>
+pub(crate) fn request<T, F>(f: F, reply: Reply<T>, deadline: Deadline) -> Box<dyn Job>
 where
     T: Send + 'static,
-    F: FnMut(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
+    F: FnMut(&Connection) -> rusqlite::Result<T> + Send + 'static,
 {
-    Box::new(Call::new(f, reply))
+    Box::new(Call::new(f, reply, deadline))
 }
 
 impl<T, F> Job for Call<F, T, Reply<T>>
 where
     T: Send + 'static,
-    F: FnMut(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
+    F: FnMut(&Connection) -> rusqlite::Result<T> + Send + 'static,
 {
     fn complete(self: Box<Self>, failure: Option<WriteError>) {
         let (ended, reply) = self.finish();
@@ -57,5 +60,9 @@ where
             },
         };
         reply.send(result);
+    }
+
+    fn deadline(&self) -> Deadline {
+        Call::deadline(self)
     }
 }

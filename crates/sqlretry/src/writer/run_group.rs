@@ -1,80 +1,77 @@
-//! One transaction, retried whole; and a group of requests run in it, each in its own savepoint.
+//! A transaction of the writer, retried whole through the one attempt
+//! ([`WriteSide::attempt`](crate::sqlite::write_side::WriteSide)); and a group of requests run in
+//! it, each in its own savepoint.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use rusqlite::Connection;
 
+use super::core::Shared;
 use super::error::WriteError;
-use super::metrics::WriterMetrics;
 use super::request::Job;
-use crate::sqlite::process_lock::ProcessLock;
+use crate::deadline::Deadline;
 use crate::sqlite::savepoints::run_members;
 use crate::{Retry, RetryError, RetryPolicy};
 
-/// Runs `body` in a `BEGIN IMMEDIATE` transaction and commits when it returns `(value, true)`
-/// (rolls back on `(value, false)`), re-running the whole transaction under `policy` on a
-/// retryable error, a failed `COMMIT` included (DESIGN §3.2, §3.4). Returns the value and how long
-/// the write lock was held. Records the flush latency; counts retries. With `turn`, each attempt
-/// first takes that file lock (if the caller has not already): writers in other processes then
-/// queue in the kernel, which wakes the next one the moment the lock is free, instead of polling
-/// SQLite's busy handler. The lock is let go after each attempt, before any reply is sent.
-pub(crate) fn transact<T>(
-    conn: &mut Connection,
-    turn: Option<&ProcessLock>,
-    policy: &RetryPolicy,
-    metrics: &WriterMetrics,
-    operation: &str,
-    mut body: impl FnMut(&Transaction<'_>) -> rusqlite::Result<(T, bool)>,
-) -> Result<(T, Duration), RetryError<rusqlite::Error>> {
-    let started = Instant::now();
-    let result = Retry::new(policy).named(operation).with_observer(metrics).call(|| {
-        if let Some(turn) = turn {
-            turn.acquire();
-        }
-        let attempt = (|| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let locked = Instant::now();
-            let (value, commit) = body(&tx)?;
-            if commit {
-                tx.commit()?;
-            }
-            Ok((value, locked.elapsed()))
-        })();
-        if let Some(turn) = turn {
-            turn.unlock();
-        }
-        attempt
-    });
-    metrics.flushed(started.elapsed());
-    result
-}
+impl Shared {
+    /// Runs `body` in one transaction attempt after another under `policy`, all done by
+    /// `deadline`: a retryable error anywhere (a busy `COMMIT` included) rolls the transaction back
+    /// and re-runs it whole (DESIGN §3.2, §3.4). Records the flush latency; counts retries.
+    pub(crate) fn transact<T>(
+        &self,
+        policy: &RetryPolicy,
+        deadline: Deadline,
+        operation: &str,
+        mut body: impl FnMut(&Connection) -> rusqlite::Result<(T, bool)>,
+    ) -> Result<T, RetryError<rusqlite::Error>> {
+        let started = Instant::now();
+        let result = Retry::new(policy)
+            .named(operation)
+            .with_observer(&self.metrics)
+            .until(deadline)
+            .call(|| self.side.attempt(deadline, self.config.process_lock, &mut body));
+        self.metrics.flushed(started.elapsed());
+        result
+    }
 
-/// Runs one group of requests in one transaction ([`run_members`]: a request's permanent error
-/// fails only that request); the replies are sent after the commit. A retryable error fails the
-/// attempt and the policy re-runs every request from the start (the closures are `FnMut`).
-pub(crate) fn run_group(
-    conn: &mut Connection,
-    turn: Option<&ProcessLock>,
-    mut jobs: Vec<Box<dyn Job>>,
-    policy: &RetryPolicy,
-    metrics: &WriterMetrics,
-) -> Replies {
-    let result = transact(conn, turn, policy, metrics, "writer group", |tx| {
-        run_members(tx, tx, &mut jobs).map(|commit| ((), commit))
-    });
-    let total = jobs.len() as u64;
-    match result {
-        Ok(((), hold)) => {
-            let rejected = jobs.iter().filter(|j| j.rejected()).count() as u64;
-            metrics.rejected(rejected);
-            if rejected < total {
-                metrics.committed(total - rejected, 0, hold);
-            }
-            Replies { jobs, failure: None, contended: turn.is_some_and(ProcessLock::contended) }
+    /// Runs one group of requests in one transaction ([`run_members`]: a request's permanent
+    /// error fails only that request), done by the earliest deadline among them; requests whose
+    /// deadline passed while they were queued fail without running. Once the writers' lock is
+    /// held, the group is topped up with the requests queued meanwhile. The replies are sent after
+    /// the commit, by [`Replies::send`].
+    pub(crate) fn run_group(&self, jobs: Vec<Box<dyn Job>>) -> Replies {
+        let now = Instant::now();
+        let (mut jobs, late): (Vec<_>, Vec<_>) =
+            jobs.into_iter().partition(|j| !j.deadline().is_expired(now));
+        for job in late {
+            job.complete(Some(WriteError::from_timeout(self.side.timed_out("the writer's queue"))));
         }
-        Err(error) => {
-            metrics.batch_failed(error.inner(), total);
-            Replies { jobs, failure: Some(error), contended: turn.is_some_and(ProcessLock::contended) }
+        let contended = || self.side.contended();
+        if jobs.is_empty() {
+            return Replies { jobs, failure: None, contended: contended() };
+        }
+        let deadline = jobs.iter().fold(Deadline::NONE, |d, j| d.earlier(j.deadline()));
+        let (max, top_up) = (self.config.max_batch, self.config.process_lock);
+        let result = self.transact(&self.config.policy, deadline, "writer group", |conn| {
+            if top_up {
+                self.queue.top_up(&mut jobs, max, &self.metrics);
+            }
+            run_members(conn, conn, &mut jobs).map(|commit| ((), commit))
+        });
+        let total = jobs.len() as u64;
+        match result {
+            Ok(()) => {
+                let rejected = jobs.iter().filter(|j| j.rejected()).count() as u64;
+                self.metrics.rejected(rejected);
+                if rejected < total {
+                    self.metrics.committed(total - rejected, 0);
+                }
+                Replies { jobs, failure: None, contended: contended() }
+            }
+            Err(error) => {
+                self.metrics.batch_failed(error.inner(), total);
+                Replies { jobs, failure: Some(error), contended: contended() }
+            }
         }
     }
 }
