@@ -88,14 +88,17 @@ fn a_default_store_write_against_a_30s_exclusive_holder_ends_within_its_default_
     let took = started.elapsed();
     assert_eq!(extended_code(err.inner()), Some(rusqlite::ffi::SQLITE_BUSY), "{err}");
     assert!(took <= limit + SLACK, "default write waited {took:?}, deadline {limit:?}");
-    eprintln!("default Store::write against a 30 s EXCLUSIVE holder gave up after {took:?} (deadline {limit:?})");
+    eprintln!(
+        "default Store::write against a 30 s EXCLUSIVE holder gave up after {took:?} (deadline {limit:?})"
+    );
 }
 
 #[test]
 fn a_store_write_with_a_2s_deadline_gives_the_original_busy_after_about_2s() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.db");
-    let store = StoreOptions::default().with_write_policy(patient(Duration::from_secs(2))).open(&path).unwrap();
+    let store =
+        StoreOptions::default().with_write_policy(patient(Duration::from_secs(2))).open(&path).unwrap();
     store.write(|tx| tx.execute_batch("CREATE TABLE t (x)")).unwrap();
     let _holder = hold_exclusive(&path);
     let ran = AtomicU32::new(0);
@@ -153,14 +156,17 @@ fn a_stopped_process_holding_the_writers_lock_costs_another_process_a_bounded_wa
     child.expect_line("holding");
     signal(&child.child, "-STOP");
     // This process's writer: the child holds the writers' lock and SQLite's, and is stopped.
-    let mine = Writer::open(&path, WriterOptions::default().with_policy(patient(Duration::from_secs(1)))).unwrap();
+    let mine =
+        Writer::open(&path, WriterOptions::default().with_policy(patient(Duration::from_secs(1)))).unwrap();
     let started = Instant::now();
     let err = mine.submit(|tx| tx.execute("INSERT INTO items (id, v) VALUES (2, 'parent')", [])).unwrap_err();
     let took = started.elapsed();
     signal(&child.child, "-CONT");
     assert!(took <= Duration::from_secs(1) + SLACK, "waited {took:?} on a stopped process");
     match err {
-        WriteError::GroupFailed { extended_code, .. } => assert_eq!(extended_code, Some(rusqlite::ffi::SQLITE_BUSY)),
+        WriteError::GroupFailed { extended_code, .. } => {
+            assert_eq!(extended_code, Some(rusqlite::ffi::SQLITE_BUSY))
+        }
         other => panic!("{other:?}"),
     }
     // Resumed, the child commits its request; then this process's write goes through.

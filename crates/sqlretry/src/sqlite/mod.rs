@@ -42,7 +42,6 @@
 pub(crate) mod attempt;
 mod classify;
 mod file_lock;
-mod group_lane;
 mod lock_hold;
 mod optimistic;
 pub(crate) mod process_lock;

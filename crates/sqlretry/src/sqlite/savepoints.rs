@@ -54,11 +54,6 @@ impl<F, T, R> Call<F, T, R> {
         self.deadline
     }
 
-    /// Where the outcome goes.
-    pub(crate) fn reply(&self) -> &R {
-        &self.reply
-    }
-
     /// How the latest run ended, and where to send it.
     pub(crate) fn finish(self) -> (Ended<T>, R) {
         let ended = match self.output {

@@ -1,19 +1,17 @@
 //! [`Store`]: every write to one SQLite file a whole transaction, begun IMMEDIATE, retried whole.
 
+use std::any::Any;
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
-use super::group_lane::{self, GroupEnd, GroupLane, MAX_GROUP, Signal};
 use super::lock_hold::{DEFAULT_SLOW_LOCK_HOLD, LockHold};
-use super::process_lock::CONTENDED_FILL;
 use super::profile::{ConnectionProfile, OpenError};
-use super::savepoints::run_members;
 use super::write_side::WriteSide;
 use crate::deadline::Deadline;
-use crate::error::{RetryError, StopReason};
+use crate::error::RetryError;
 use crate::observer::RetryStats;
 use crate::policy::RetryPolicy;
 use crate::retry::Retry;
@@ -196,17 +194,24 @@ pub struct Store {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
-struct Inner {
+pub(crate) struct Inner {
     options: StoreOptions,
-    side: WriteSide,
+    side: Arc<WriteSide>,
     readers: Mutex<Vec<Connection>>,
-    lane: GroupLane,
-    write_stats: RetryStats,
+    /// What the writer layer attaches to this store: the group-commit engine of
+    /// `write_grouped`, started by the first grouped write (typed `Any` so that this module knows
+    /// nothing of the layer above it).
+    attached: OnceLock<Box<dyn Any + Send + Sync>>,
+    write_stats: Arc<RetryStats>,
     read_stats: RetryStats,
 }
 
 impl Store {
+    /// The shared state, for the writer layer's `impl Store` (grouped writes).
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
     /// Opens a store on `path` with [`StoreOptions::default`].
     ///
     /// # Errors
@@ -226,10 +231,10 @@ impl Store {
             WriteSide::open(path.as_ref(), &options.profile, options.barging_window, options.slow_lock_hold)?;
         Ok(Store {
             inner: Arc::new(Inner {
-                side,
+                side: Arc::new(side),
                 readers: Mutex::new(Vec::new()),
-                lane: GroupLane::default(),
-                write_stats: RetryStats::new("sqlite.write"),
+                attached: OnceLock::new(),
+                write_stats: Arc::new(RetryStats::new("sqlite.write")),
                 read_stats: RetryStats::new("sqlite.read"),
                 options,
             }),
@@ -324,101 +329,6 @@ impl Store {
             .call(|| inner.side.attempt(deadline, false, |conn| f(conn).map(|value| (value, true))))
     }
 
-    /// As [`Store::write`], but the write may share its transaction with other callers' (group
-    /// commit), for closures that can be run by another thread: `Send + 'static`, as for
-    /// [`Writer::submit`](crate::writer::Writer::submit).
-    ///
-    /// Callers of one store that write at the same time are gathered: the first becomes the
-    /// *leader* and runs every waiting closure (its own first, at most 256) in one `BEGIN
-    /// IMMEDIATE` transaction, each closure's value going back to its caller once `COMMIT`
-    /// returned OK. A closure's permanent error (a constraint) fails only that caller: its changes
-    /// are rolled back (the group continues with a savepoint per closure) and the others commit.
-    /// A retryable error re-runs the *whole group* under the write policy: `f` may run several
-    /// times, only the last run counts, and side effects outside the database must be idempotent.
-    /// When the group is done, the leader hands the leadership to the oldest caller still waiting
-    /// — one thread wake-up per group — so no caller runs more than its own group. A lone caller
-    /// pays no hand-off: it leads its own group of one, a plain transaction. As with `write`, `f`
-    /// must not write through the same store itself (it would wait for its own group).
-    ///
-    /// Why: a small transaction spends most of its time in `BEGIN` and `COMMIT`, which SQLite runs
-    /// one at a time per file. One transaction per write cannot go faster than one writer
-    /// (BENCHMARKS.md: about 0.95× with 16 threads), a shared one can (about 1.8×). A closure
-    /// borrowing from its caller's stack cannot be handed to another thread without `unsafe`,
-    /// which is why this is a separate method and [`Store::write`] keeps taking any closure.
-    ///
-    /// The leader waits for the turn among this store's writers (fair with [`Store::write`]) and
-    /// for SQLite's lock like any write, under the write policy's deadline; a member's wait is its
-    /// leader's plus the groups before it. When the group's transaction gives up, every caller
-    /// still waiting for it gets that error. Grouped writers of several processes take turns
-    /// through a lock file created beside the database (`<db>.writer-lock`, see the type's
-    /// `# Design`).
-    ///
-    /// # Errors
-    ///
-    /// As [`Store::write`]: [`RetryError`] with `f`'s own permanent error (reason `Permanent`), or
-    /// with the group's last SQLite error (same code and message) when the group's transaction
-    /// gave up under the policy; nothing of a failed write is in the database.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use sqlretry::sqlite::Store;
-    ///
-    /// let dir = tempfile::tempdir()?;
-    /// let store = Store::open(dir.path().join("app.db"))?;
-    /// store.write(|tx| tx.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)"))?;
-    ///
-    /// let writers: Vec<_> = (0..8)
-    ///     .map(|i| {
-    ///         let store = store.clone();
-    ///         std::thread::spawn(move || store.write_grouped(move |tx| tx.execute("INSERT INTO t (v) VALUES (?1)", [i])))
-    ///     })
-    ///     .collect();
-    /// for w in writers {
-    ///     assert_eq!(w.join().unwrap()?, 1);
-    /// }
-    /// // A permanent error fails its own write only.
-    /// assert!(store.write_grouped(|tx| tx.execute("INSERT INTO t (v) VALUES (NULL)", [])).is_err());
-    /// let n: i64 = store.read(|c| c.query_row("SELECT count(*) FROM t", [], |r| r.get(0)))?;
-    /// assert_eq!(n, 8);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn write_grouped<T, F>(&self, f: F) -> Result<T, RetryError<rusqlite::Error>>
-    where
-        T: Send + 'static,
-        F: FnMut(&Connection) -> rusqlite::Result<T> + Send + 'static,
-    {
-        let inner = &*self.inner;
-        let deadline = Deadline::from_policy(&inner.options.write_policy, Instant::now());
-        let (reply, signals) = std::sync::mpsc::sync_channel(2);
-        let mut lead = inner.lane.join(group_lane::member(f, reply, deadline));
-        loop {
-            if lead {
-                inner.lead_group(deadline);
-            }
-            match signals.recv() {
-                Ok(Signal::Done(result)) => return result,
-                Ok(Signal::Lead) => lead = true,
-                // The leader dropped this write without running it (it panicked).
-                Err(_) => {
-                    return Err(RetryError::new(
-                        group_lane::not_run(),
-                        0,
-                        Duration::ZERO,
-                        StopReason::Permanent,
-                    ));
-                }
-            }
-        }
-    }
-
-    /// How many [`write_grouped`](Store::write_grouped) calls wait for a group right now (not
-    /// counting those whose group is running).
-    #[must_use]
-    pub fn grouped_waiting(&self) -> usize {
-        self.inner.lane.waiting()
-    }
-
     /// Runs `f` on a read connection inside a deferred transaction (one consistent snapshot for all
     /// of `f`'s statements), retried under the read policy. In WAL mode a writer never blocks it.
     /// Read connections are `query_only`: a write inside `f` fails with SQLITE_READONLY.
@@ -439,50 +349,34 @@ impl Store {
     }
 }
 
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.side.path())
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Inner {
-    /// Runs the waiting callers' closures (at most [`MAX_GROUP`], this caller's first; taken once
-    /// SQLite's lock is held, topped up on a retry) in one transaction under the write policy,
-    /// replies to each, and passes the leadership on — also if something here panics, so that
-    /// the callers still waiting are never stranded. `deadline` is the leader's own: as the oldest
-    /// caller waiting, its deadline is the group's earliest.
-    fn lead_group(&self, deadline: Deadline) {
-        struct PassOn<'a>(&'a GroupLane);
-        impl Drop for PassOn<'_> {
-            fn drop(&mut self) {
-                self.0.pass_on();
-            }
-        }
-        let _pass_on = PassOn(&self.lane);
-        let mut members = Vec::new();
-        let policy = &self.options.write_policy;
-        let started = Instant::now();
-        let mut attempts = 0;
-        // Grouped writers of other processes queue for the file lock rather than poll SQLite's.
-        if self.side.contended() {
-            self.lane.fill(deadline.bound(started, CONTENDED_FILL));
-        }
-        let result =
-            Retry::new(policy).named("sqlite.write").with_observer(&self.write_stats).until(deadline).call(
-                || {
-                    attempts += 1;
-                    self.side.attempt(deadline, true, |conn| {
-                        // Taken once SQLite's lock is held: callers that queued while the leader waited
-                        // for its turn or for another process join this transaction.
-                        members.extend(self.lane.take(MAX_GROUP - members.len()));
-                        run_members(conn, conn, &mut members).map(|commit| ((), commit))
-                    })
-                },
-            );
-        if result.is_err() {
-            // The transaction they waited for gave up: so do those still waiting for it (the
-            // leader's own write among them, if SQLite's lock was never had), each having waited
-            // no longer than the leader's policy.
-            members.extend(self.lane.take(MAX_GROUP - members.len()));
-        }
-        let end = GroupEnd { result: result.as_ref().map(drop), attempts, elapsed: started.elapsed() };
-        for member in members {
-            member.complete(&end);
-        }
+    /// The options.
+    pub(crate) fn options(&self) -> &StoreOptions {
+        &self.options
+    }
+
+    /// Retry counters of the store's writes (grouped writes count there too).
+    pub(crate) fn write_stats(&self) -> &Arc<RetryStats> {
+        &self.write_stats
+    }
+
+    /// The write side (shared with the writer layer's engine for grouped writes).
+    pub(crate) fn side(&self) -> &Arc<WriteSide> {
+        &self.side
+    }
+
+    /// The writer layer's attachment (see the field).
+    pub(crate) fn attached(&self) -> &OnceLock<Box<dyn Any + Send + Sync>> {
+        &self.attached
     }
 
     fn read_once<T, F>(&self, f: &mut F) -> rusqlite::Result<T>

@@ -22,7 +22,7 @@ pub(crate) struct Shared {
     pub(crate) config: WriterOptions,
     pub(crate) path: PathBuf,
     /// The write connection, its turn, the writers' lock and the lock-hold histogram.
-    pub(crate) side: WriteSide,
+    pub(crate) side: Arc<WriteSide>,
     pub(crate) queue: Queue,
     pub(crate) metrics: WriterMetrics,
     lanes: Mutex<Vec<Arc<dyn Lane>>>,
@@ -122,6 +122,17 @@ impl Owner {
         config: WriterOptions,
     ) -> Result<(Arc<Shared>, Arc<Owner>), WriterError> {
         let side = WriteSide::open(path, &config.profile, Duration::ZERO, DEFAULT_SLOW_LOCK_HOLD)?;
+        Owner::start_on(Arc::new(side), config)
+    }
+
+    /// Starts the thread on an open write side (shared with a [`Store`](crate::sqlite::Store)
+    /// for its grouped writes: same connection, turns, writers' lock and lock-hold histogram).
+    pub(crate) fn start_on(
+        side: Arc<WriteSide>,
+        config: WriterOptions,
+    ) -> Result<(Arc<Shared>, Arc<Owner>), WriterError> {
+        let path = side.path().to_path_buf();
+        let path = path.as_path();
         let name = config.name.clone().unwrap_or_else(|| {
             path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
         });

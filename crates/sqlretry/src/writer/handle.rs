@@ -16,6 +16,7 @@ use super::metrics::{WriterMetrics, WriterMetricsSnapshot};
 use super::options::{IngestOptions, WriterOptions};
 use super::request::{Reply, request};
 use crate::deadline::Deadline;
+use crate::sqlite::write_side::WriteSide;
 
 /// A handle to the one writer of a database file. Cloneable and `Send`; all clones share one
 /// queue, one write connection and one writer thread. See the [module docs](super) for the design.
@@ -98,6 +99,14 @@ impl Writer {
     /// the thread cannot be started.
     pub fn open(path: impl AsRef<Path>, config: WriterOptions) -> Result<Writer, WriterError> {
         let (shared, owner) = Owner::start(path.as_ref(), config)?;
+        Ok(Writer { shared, owner })
+    }
+
+    /// A writer on a [`Store`](crate::sqlite::Store)'s write side (its connection, turns,
+    /// writers' lock and lock-hold histogram): the engine of
+    /// [`Store::write_grouped`](crate::sqlite::Store::write_grouped).
+    pub(crate) fn on_side(side: Arc<WriteSide>, config: WriterOptions) -> Result<Writer, WriterError> {
+        let (shared, owner) = Owner::start_on(side, config)?;
         Ok(Writer { shared, owner })
     }
 

@@ -91,6 +91,7 @@ mod metrics;
 mod options;
 mod request;
 mod run_group;
+mod store_lane;
 mod writer_config;
 
 pub use dead_letter::{DeadLetter, DeadLetterStore, RefusedLetter, ReplayReport};

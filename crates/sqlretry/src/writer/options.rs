@@ -27,6 +27,9 @@ pub struct WriterOptions {
     pub(crate) drop_timeout: Duration,
     pub(crate) alert_threshold: u64,
     pub(crate) process_lock: bool,
+    /// Also told of every transaction's retries (a [`Store`](crate::sqlite::Store)'s write stats,
+    /// for its grouped writes).
+    pub(crate) also_observed_by: Option<std::sync::Arc<crate::observer::RetryStats>>,
 }
 
 impl Default for WriterOptions {
@@ -41,6 +44,7 @@ impl Default for WriterOptions {
             drop_timeout: Duration::from_secs(10),
             alert_threshold: 10,
             process_lock: true,
+            also_observed_by: None,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! ([`WriteSide::attempt`](crate::sqlite::write_side::WriteSide)); and a group of requests run in
 //! it, each in its own savepoint.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
@@ -10,6 +10,7 @@ use super::core::Shared;
 use super::error::WriteError;
 use super::request::Job;
 use crate::deadline::Deadline;
+use crate::observer::{GiveUpEvent, Observer, RetryEvent};
 use crate::sqlite::savepoints::run_members;
 use crate::{Retry, RetryError, RetryPolicy};
 
@@ -25,9 +26,11 @@ impl Shared {
         mut body: impl FnMut(&Connection) -> rusqlite::Result<(T, bool)>,
     ) -> Result<T, RetryError<rusqlite::Error>> {
         let started = Instant::now();
+        let observer =
+            Both(&self.metrics, self.config.also_observed_by.as_deref().map(|s| s as &dyn Observer));
         let result = Retry::new(policy)
             .named(operation)
-            .with_observer(&self.metrics)
+            .with_observer(&observer)
             .until(deadline)
             .call(|| self.side.attempt(deadline, self.config.process_lock, &mut body));
         self.metrics.flushed(started.elapsed());
@@ -73,6 +76,28 @@ impl Shared {
                 Replies { jobs, failure: Some(error), contended: contended() }
             }
         }
+    }
+}
+
+/// The writer's metrics and, for a store's grouped writes, the store's write stats.
+struct Both<'a>(&'a dyn Observer, Option<&'a dyn Observer>);
+
+impl Observer for Both<'_> {
+    fn on_call(&self) {
+        self.0.on_call();
+        self.1.inspect(|o| o.on_call());
+    }
+    fn on_retry(&self, event: &RetryEvent<'_>) {
+        self.0.on_retry(event);
+        self.1.inspect(|o| o.on_retry(event));
+    }
+    fn on_success(&self, attempts: u32, elapsed: Duration) {
+        self.0.on_success(attempts, elapsed);
+        self.1.inspect(|o| o.on_success(attempts, elapsed));
+    }
+    fn on_give_up(&self, event: &GiveUpEvent<'_>) {
+        self.0.on_give_up(event);
+        self.1.inspect(|o| o.on_give_up(event));
     }
 }
 
