@@ -89,10 +89,14 @@
 //! - The schedule and its randomness are created only after a first failure: a call that succeeds at
 //!   once costs a clock read and a branch (see BENCHMARKS.md).
 //! - The engine spawns no threads and holds no global state. The one thread the crate starts is a
-//!   [`Writer`]'s `sqlretry-writer` thread (feature `sqlite`): started by [`Writer::open`], it runs
-//!   group commits and ingest flushes for one database file; [`Writer::shutdown`] (or dropping the
-//!   last handle, bounded by a timeout) stops intake, drains the queue, commits and joins it. See
-//!   [`writer`]'s `# Design`.
+//!   [`Writer`]'s `sqlretry-writer` thread (feature `sqlite`): started by [`Writer::open`] (or by
+//!   a [`Store`]'s first grouped write, for its group-commit lane), it runs group commits and
+//!   ingest flushes for one database file; [`Writer::shutdown`] (or dropping the last handle —
+//!   the last `Store` clone for a lane — bounded by a timeout) stops intake, drains the queue,
+//!   commits and joins it. See [`writer`]'s `# Design`.
+//! - One [`Deadline`] per call: fixed when a write starts, passed to every wait inside it (retry
+//!   sleeps, SQLite's lock, the in-process turn, the writers' lock across processes, room in a
+//!   queue), so that layers never multiply (DESIGN §3.6).
 //! - Hand-written rather than `backon`: sqlretry's product *is* this loop — its deadline semantics
 //!   (covering attempts, never starting a sleep that ends past it), the capped jitter kinds, the
 //!   budget and the give-up error carrying the original error are what the crate exists for.

@@ -5,9 +5,14 @@
 //!   [`code_name`] and [`extended_code`] name codes for logs and reports.
 //! - [`ConnectionProfile`]: WAL, busy_timeout, synchronous, foreign_keys, applied and read back on
 //!   every open; [`OpenError`] names the file.
-//! - [`Store`]: `write(|tx| ..)` in `BEGIN IMMEDIATE`, retried whole; `read(|conn| ..)`; a fair
-//!   in-process write queue; lock-hold times ([`LockHold`]); [`Store::write_grouped`] for group
-//!   commit of `Send + 'static` closures.
+//! - [`Store`]: `write(|tx| ..)` in `BEGIN IMMEDIATE`, retried whole, bounded by one deadline
+//!   ([`Store::write_until`]); `read(|conn| ..)`; a fair in-process write queue; lock-hold times
+//!   ([`LockHold`]); [`Store::write_grouped`] and [`Store::write_async`] for group commit of
+//!   `Send + 'static` closures (the writer layer's engine on the store's connection).
+//!
+//! Inside: `attempt.rs` is the one transaction attempt of every write path, on a `write_side.rs`
+//! (connection, `turns.rs`, `process_lock.rs`, lock hold); `savepoints.rs` runs several requests
+//! in one transaction, a savepoint each, panics caught.
 //! - [`Store::write_if_version`]: the optimistic write after slow work ([`Outcome`]).
 //! - [`StateStore`]: key → value state (bytes or JSON).
 //! - [`FileLock`]: a retried exclusive file lock with atomic writes.

@@ -137,42 +137,43 @@ impl StoreOptions {
 ///
 /// # Design
 ///
-/// - **One write connection per `Store`**, used by one writer at a time. The writers of one process
-///   take turns in a fair in-process queue (FIFO with a 250 µs barging window, see
-///   [`StoreOptions::with_barging_window`]) *before* `BEGIN IMMEDIATE`, so they never fight over
-///   SQLite's lock; it is left to other processes (or other `Store`s on the same file). Fairness is
-///   bounded, not per write: the writer holding the turn may write back to back until the oldest
-///   waiter has waited one window. While other processes contend (within 100 ms of a write that had
-///   to wait for their lock) the window is 2 ms, and it starts afresh when the lock is won: a
-///   process serves its writers in streaks rather than letting SQLite's lock change hands (and the
-///   newcomer re-read its pages) every few writes. A waiter thus waits about one window per writer
-///   ahead of it in this process, plus their waits for other processes.
-/// - **Read connections** are pooled: a read takes an idle one or opens one, and gives it back
-///   (up to [`StoreOptions::with_idle_readers`] are kept). They are `query_only`.
+/// Every write path of the crate goes through one transaction attempt (`sqlite/attempt.rs`) on a
+/// *write side* (`sqlite/write_side.rs`: one write connection, the fair in-process turn, the
+/// writers' lock across processes, the lock-hold histogram); a `Store` has one.
+///
+/// - **One deadline per write.** [`Store::write`] fixes its deadline when it starts (the write
+///   policy's total deadline, finite by default; or one given to [`Store::write_until`]) and
+///   passes it to every wait: the retry sleeps, this process's turn, SQLite's lock. A write
+///   returns within its deadline plus one run of its closure, however many attempts it makes and
+///   whatever the busy timeout says (DESIGN §3.6). Only a policy built with no deadline waits
+///   longer; then each attempt waits at most the busy timeout for SQLite's lock.
+/// - **Writers of one process take turns** in a fair in-process queue (FIFO with a 250 µs barging
+///   window, see [`StoreOptions::with_barging_window`]) *before* `BEGIN IMMEDIATE`, so they never
+///   fight over SQLite's lock; it is left to other processes (or other `Store`s on the same file).
+///   Fairness is bounded, not per write: the writer holding the turn may write back to back until
+///   the oldest waiter has waited one window. While other processes contend (within 100 ms of a
+///   write that had to wait for their lock) the window is 2 ms, and it starts afresh when the lock
+///   is won: a process serves its writers in streaks rather than letting SQLite's lock change
+///   hands (and the newcomer re-read its pages) every few writes.
 /// - **A write** runs its closure inside `BEGIN IMMEDIATE` and acknowledges only after `COMMIT`
 ///   returned OK. A retryable error at BEGIN, in any statement or at COMMIT rolls the transaction
 ///   back and re-runs the *whole* closure under the write policy (DESIGN §3.2: a stale snapshot
 ///   cannot be fixed by re-running one statement). The closure is `FnMut`: side effects outside the
-///   database must be idempotent, and slow work belongs outside (see
-///   the optimistic write).
-/// - **Waiting for SQLite's lock** is done by the store, not by SQLite's busy handler: `BEGIN
-///   IMMEDIATE` is polled with pauses of 200 µs doubling up to 2 ms (SQLite's own handler sleeps up
-///   to 100 ms and is unfair to older waiters) for up to the profile's busy timeout per attempt.
-/// - **The wait is bounded.** With a policy deadline `D`, waiting in the queue and for SQLite's lock
-///   never extends past `D` from the start of the write, and the engine never starts a sleep that
-///   ends past it: a write returns within `D` plus one run of its closure. Without a deadline, each
-///   attempt waits at most the busy timeout for SQLite's lock (in-process turns are waited for
-///   without limit when the busy timeout is zero), so a write waits at most `max_attempts ×
-///   (queue wait + busy timeout)` plus the policy's sleeps.
-/// - **Group commit** ([`Store::write_grouped`], for `Send + 'static` closures): concurrent
-///   callers share one transaction, run by one of them (the leader) in savepoints; the leader takes
-///   the same turn in the queue as any write. Across processes, grouped writers then take turns
-///   through a file lock beside the database (`<db>.writer-lock`, shared with the
-///   [`Writer`](crate::writer::Writer)) before `BEGIN IMMEDIATE`, waited for under the same bound
-///   as SQLite's lock (`write` does not: its two system calls cost 10 % of an uncontended write,
-///   measured, for a shorter worst wait across processes but no more throughput); after another process made it wait, a leader lets its group fill (to the
-///   size of its last one, for at most 250 µs) so that each lock turn commits one write per
-///   waiting caller.
+///   database must be idempotent, and slow work belongs outside (see the optimistic write).
+/// - **Waiting for SQLite's lock** is done by the attempt, not by SQLite's busy handler (off on the
+///   write connection): `BEGIN IMMEDIATE` is polled with pauses of 200 µs doubling up to 2 ms
+///   (SQLite's own handler sleeps up to 100 ms and is unfair to older waiters), for up to the
+///   profile's busy timeout per attempt and never past the deadline.
+/// - **Group commit** ([`Store::write_grouped`], [`Store::write_async`]): a lane of the one
+///   group-commit engine, the [`Writer`](crate::writer::Writer)'s, started on this store's own
+///   write side by the first grouped write (its thread, `sqlretry-writer`, is joined when the last
+///   clone of the store is dropped). Grouped writers of several processes also take turns through
+///   the writers' lock beside the database (`<db>.writer-lock`), tried without ever blocking in the
+///   kernel, within the same deadline. [`Store::write`] does not take it: its two system calls cost
+///   10 % of an uncontended write (measured), for a shorter worst wait across processes but no more
+///   throughput.
+/// - **Read connections** are pooled: a read takes an idle one or opens one, and gives it back
+///   (up to [`StoreOptions::with_idle_readers`] are kept). They are `query_only`.
 /// - No global state: the queue, pool and statistics live in the shared `Store` value.
 ///
 /// # Examples

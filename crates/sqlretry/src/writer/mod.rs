@@ -28,18 +28,29 @@
 //! groups therefore grow by themselves to the number of waiting callers, with no timer. A non-zero
 //! `window` instead lets the writer thread wait for a fuller group, and then callers never lead.
 //!
+//! **One attempt, one deadline.** Every group and ingest batch is run by the crate's one
+//! transaction attempt (`sqlite/attempt.rs`, the same as [`Store::write`](crate::sqlite::Store::write)'s):
+//! the in-process turn, the writers' lock across processes, `BEGIN IMMEDIATE` polled (SQLite's
+//! busy handler is off), the requests, `COMMIT`, the lock hold recorded in the one histogram
+//! (`sqlretry_sqlite_lock_hold_seconds`, a warning past 1 s). A request's deadline is fixed when
+//! it is submitted (the policy's total deadline, finite by default); a group is done by the
+//! earliest deadline among its requests, a request still queued when its deadline passed fails
+//! without running (SQLITE_BUSY, [`WriteError::GroupFailed`] with no attempt), and a blocked
+//! `submit` waits for room no longer than its deadline. So a stopped or hung process holding the
+//! file costs the callers of this one a bounded wait, never a freeze.
+//!
 //! **Writers in several processes** take turns through a file lock (`flock` on `<db>.writer-lock`,
 //! [`WriterOptions::with_process_lock`], on by default; the same lock as
-//! [`Store::write_grouped`](crate::sqlite::Store::write_grouped)'s), taken before each transaction attempt —
-//! the kernel wakes the next process the moment it is free, where SQLite's busy handler would poll
-//! — and let go right after `COMMIT`, before any reply is sent. A leader waiting for it still holds
-//! the token, so submitters keep queuing meanwhile; once the lock is held, the group is topped up
-//! with them. After this process had to wait for another one (for the next 100 ms), it is
-//! *contended*: submitters no longer lead, and the writer thread lets each group fill to the size
-//! of the last one (for up to 250 µs) before it waits for the lock, so that each lock turn — each
-//! of which makes the newcomer re-read its pages — commits one request per waiting caller instead
-//! of a lone leader's. Holding the lock across several consecutive groups was measured too and
-//! not kept: the lock then sits idle while the holder's callers are woken and resubmit.
+//! [`Store::write_grouped`](crate::sqlite::Store::write_grouped)'s, which is a lane of this same
+//! engine), taken before each transaction attempt and let go right after `COMMIT`, before any
+//! reply is sent. It is tried (one system call, about a microsecond), never waited for in the
+//! kernel: tries are spaced 1 µs doubling to 50 µs until the attempt's bound, past which SQLite's
+//! own lock decides. A leader waiting for it still holds the token, so submitters keep queuing
+//! meanwhile; once the lock is held, the group is topped up with them. After this process had to
+//! wait for another one (for the next 100 ms), it is *contended*: submitters no longer lead, and
+//! the writer thread lets each group fill to the size of the last one (for up to 250 µs) before it
+//! waits for the lock, so that each lock turn — each of which makes the newcomer re-read its pages
+//! — commits one request per waiting caller instead of a lone leader's.
 //!
 //! **One transaction per group, one savepoint per request.** A group runs in `BEGIN IMMEDIATE`;
 //! each request runs inside `SAVEPOINT`, so a permanent error of one request (a constraint) rolls
@@ -58,6 +69,18 @@
 //! waits for the oldest is woken once per group of its own requests (16 producers with 8 in flight
 //! each: a median 5.1× one uncontended writer, p99 0.6–0.9 ms).
 //!
+//! **User code is hostile.** A closure that panics is caught and rolled back alone; a [`Row`] whose
+//! `values` panics fails its own [`Writer::insert`] ([`WriteError::RequestPanicked`]) or, in an
+//! ingest batch, is counted lost (there is nothing to keep) while the rest of the batch is
+//! written. Anything that still escapes a group or a flush is caught by the thread's loop, logged,
+//! and the thread goes on. If the thread ends anyway, every queued request fails at once with
+//! [`WriteError::Closed`], later submits too, and [`Writer::is_healthy`] says so.
+//!
+//! **Dead letters are not dropped.** A dead-letter append is retried under the writer's policy;
+//! if it still fails, the batch's rows are counted in `rows_lost`, logged at error level with the
+//! batch's size and first and last rows, and the writer reports itself unhealthy
+//! ([`Writer::is_healthy`], [`WriterMetricsSnapshot::healthy`], gauge `sqlretry_writer_healthy`).
+//!
 //! **The writer thread and its lifecycle.** [`Writer::open`] opens the write connection with the
 //! [`ConnectionProfile`](crate::sqlite::ConnectionProfile) and starts one thread named
 //! `sqlretry-writer`. It waits on a condition variable and (1) runs groups handed over by leaders
@@ -65,8 +88,8 @@
 //! (2) flushes ingest lanes when a batch is full or its interval passed. The connection lives in a
 //! mutex shared by the thread and leading callers; exactly one of them uses it at a time.
 //! [`Writer::shutdown`] stops intake, drains the queue, flushes every ingest buffer, commits and
-//! joins the thread. Dropping the last handle ([`Writer`] or [`Ingest`]) does the same, but waits at
-//! most `drop_timeout`: past it, queued requests fail with [`WriteError::Closed`], buffered rows go
+//! joins the thread, waiting at most `drop_timeout`; dropping the last handle ([`Writer`] or
+//! [`Ingest`]) does the same. Past `drop_timeout`, queued requests fail with [`WriteError::Closed`], buffered rows go
 //! to the dead-letter store, what was abandoned is logged at error level, and the thread is still
 //! joined. No thread outlives its owner.
 //!

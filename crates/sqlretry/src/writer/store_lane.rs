@@ -91,6 +91,46 @@ impl Store {
         result
     }
 
+    /// As [`Store::write_grouped`], for async code (tokio): the write is queued on the store's
+    /// group-commit lane and awaited without blocking the runtime — SQLite never runs on a
+    /// runtime thread. Many tasks awaiting one write each share transactions, as threads do with
+    /// `write_grouped`, but a task's wake-up costs far less than a thread's (BENCHMARKS.md).
+    ///
+    /// Which async write to pick: this one when the service already has a [`Store`] (its reads,
+    /// its state store) and writes closures; [`Writer::submit_async`] when the service owns a
+    /// [`Writer`] (ingest lanes, dead letters, writer metrics). Both are the same engine. For a
+    /// closure that must borrow, run [`Store::write`] in `tokio::task::spawn_blocking`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::write_grouped`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use sqlretry::sqlite::Store;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = Store::open(dir.path().join("app.db"))?;
+    /// store.write_async(|tx| tx.execute_batch("CREATE TABLE t (v INTEGER)")).await?;
+    /// let n = store.write_async(|tx| tx.execute("INSERT INTO t VALUES (1)", [])).await?;
+    /// assert_eq!(n, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub async fn write_async<T, F>(&self, f: F) -> Result<T, RetryError<rusqlite::Error>>
+    where
+        T: Send + 'static,
+        F: FnMut(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let started = Instant::now();
+        let lane =
+            self.lane().map_err(|e| RetryError::new(e, 0, started.elapsed(), StopReason::Permanent))?;
+        lane.writer.submit_async(f).await.map_err(|e| into_retry_error(e, started))
+    }
+
     /// How many [`write_grouped`](Store::write_grouped) calls are under way right now: queued, or
     /// in a group that has not committed yet.
     #[must_use]
