@@ -312,7 +312,7 @@ impl Store {
     /// # Errors
     ///
     /// As [`Store::write`]; when the deadline passes, the last SQLite error (SQLITE_BUSY) with
-    /// reason [`StopReason::DeadlineExceeded`].
+    /// reason [`StopReason::DeadlineExceeded`](crate::StopReason::DeadlineExceeded).
     pub fn write_until<T, F>(
         &self,
         policy: &RetryPolicy,
