@@ -9,7 +9,8 @@
 //! threads through the Writer (each blocked on its write, then each keeping `WRITER_BENCH_DEPTH`
 //! writes in flight with `enqueue`), through `Store` (one transaction per caller, BEGIN IMMEDIATE +
 //! busy_timeout) and through plain rusqlite (busy_timeout=5000, deferred autocommit); one producer
-//! through the Writer vs a direct transaction; 4 processes × 4 producers through one Writer per
+//! through the Writer vs a direct transaction; 256 tokio tasks on a 2-worker runtime awaiting one
+//! write each (`Writer::submit_async`, `Store::write_async`); 4 processes × 4 producers through one Writer per
 //! process (this binary re-executed; blocked, then pipelined); spec 002's load, 20 producers ×
 //! 30,000 ticks through batched ingest, in a child process so that its peak RSS is its own.
 #![allow(clippy::unwrap_used, missing_docs)]
@@ -225,6 +226,59 @@ fn through_store(dir: &Path, name: &str, producers: usize, per: usize) -> Outcom
         |_| Arc::clone(&store),
         |s, p| s.write(|tx| tx.prepare_cached(INSERT)?.execute(rusqlite::params![p as i64, PAYLOAD])).is_ok(),
     )
+}
+
+/// `tasks` tokio tasks on a 2-worker runtime, each awaiting one single-row write at a time
+/// (`Writer::submit_async`, or `Store::write_async` when `via_store`): the shape of a web service.
+fn tasks(dir: &Path, name: &str, tasks: usize, per: usize, via_store: bool) -> Outcome {
+    let path = fresh(dir, name);
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let writer = (!via_store).then(|| Writer::open(&path, writer_config()).unwrap());
+    let store = via_store.then(|| Store::open(&path).unwrap());
+    let start = Instant::now();
+    let (all, failed) = runtime.block_on(async {
+        let handles: Vec<_> = (0..tasks)
+            .map(|p| {
+                let (writer, store) = (writer.clone(), store.clone());
+                tokio::spawn(async move {
+                    let mut h = histogram();
+                    let mut failed = 0_u64;
+                    for _ in 0..per {
+                        let t = Instant::now();
+                        let write = move |tx: &rusqlite::Connection| {
+                            tx.prepare_cached(INSERT)?.execute(rusqlite::params![p as i64, PAYLOAD])
+                        };
+                        let ok = match (&writer, &store) {
+                            (Some(w), _) => w.submit_async(write).await.is_ok(),
+                            (_, Some(s)) => s.write_async(write).await.is_ok(),
+                            _ => false,
+                        };
+                        failed += u64::from(!ok);
+                        h.saturating_record(t.elapsed().as_micros() as u64);
+                    }
+                    (h, failed)
+                })
+            })
+            .collect();
+        let mut all = histogram();
+        let mut failed = 0;
+        for handle in handles {
+            let (h, f) = handle.await.unwrap();
+            all.add(h).unwrap();
+            failed += f;
+        }
+        (all, failed)
+    });
+    let secs = start.elapsed().as_secs_f64();
+    let total = (tasks * per) as u64;
+    Outcome {
+        ops: total - failed,
+        failed,
+        secs,
+        p99_us: all.value_at_quantile(0.99),
+        max_us: all.max(),
+        extra: String::new(),
+    }
 }
 
 fn plain_busy_timeout(dir: &Path, name: &str, producers: usize, per: usize) -> Outcome {
@@ -452,6 +506,14 @@ fn main() {
             "16 threads: rusqlite busy_timeout=5000 deferred",
             Box::new(|d: &Path, n: &str| plain_busy_timeout(d, n, 16, ops / 16)),
         ),
+        (
+            "256 tokio tasks on 2 workers: Writer::submit_async",
+            Box::new(|d: &Path, n: &str| tasks(d, n, 256, ops / 256, false)),
+        ),
+        (
+            "256 tokio tasks on 2 workers: Store::write_async",
+            Box::new(|d: &Path, n: &str| tasks(d, n, 256, ops / 256, true)),
+        ),
         ("1 producer: Writer", Box::new(|d: &Path, n: &str| through_writer(d, n, 1, ops / 2))),
         ("1 producer: direct transaction", Box::new(|d: &Path, n: &str| direct(d, n, 1, ops / 2))),
         (
@@ -468,7 +530,7 @@ fn main() {
         ),
         ("ingest 20 x ticks (spec 002)", Box::new(|d: &Path, n: &str| ingest(d, n, 20, ticks_per))),
     ];
-    const DIRECT_ONE: usize = 6; // "1 producer: direct transaction", after "1 producer: Writer"
+    const DIRECT_ONE: usize = 8; // "1 producer: direct transaction", after "1 producer: Writer"
     let only = std::env::var("WRITER_BENCH_ONLY").unwrap_or_default();
     let mut results: Vec<Vec<Outcome>> = vec![Vec::new(); scenarios.len()];
     for run in 0..runs {
