@@ -279,3 +279,26 @@ fn a_batch_the_dead_letter_store_refuses_is_counted_lost_and_the_writer_reports_
     assert!(!writer.metrics().healthy);
     drop(holder);
 }
+
+#[test]
+fn a_lone_row_appended_to_an_idle_writer_is_written_within_its_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.db");
+    let writer = writer(&path, WriterOptions::default());
+    let ingest = writer.ingest::<Touchy>(
+        IngestOptions::default().with_batch_size(500).with_interval(Duration::from_millis(20)),
+    );
+    // The writer thread is idle, with no flush due, when the first row of a batch arrives.
+    std::thread::sleep(Duration::from_millis(50));
+    ingest.append(Touchy(7)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while writer.metrics().rows_written < 1 {
+        assert!(
+            Instant::now() < deadline,
+            "a partial batch waited past its interval: {:?}",
+            writer.metrics()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(count(&path, "SELECT count(*) FROM items WHERE id = 7"), 1);
+}

@@ -224,11 +224,13 @@ impl<R: Row> Ingest<R> {
         Ingest { lane, shared, _owner: owner, _row: PhantomData }
     }
 
-    /// Buffers `row`, blocking while the buffer is full.
+    /// Buffers `row`, blocking while the buffer is full — at most the ingest policy's deadline,
+    /// like every wait.
     ///
     /// # Errors
     ///
-    /// [`AppendError::Closed`] (with the row) once the writer is shut down.
+    /// [`AppendError::Closed`] (with the row) once the writer is shut down,
+    /// [`AppendError::Full`] when the buffer stayed full until the deadline.
     pub fn append(&self, row: R) -> Result<(), AppendError<R>> {
         self.push(row, true)
     }
@@ -246,11 +248,21 @@ impl<R: Row> Ingest<R> {
     fn push(&self, row: R, block: bool) -> Result<(), AppendError<R>> {
         let capacity = self.lane.config.capacity();
         let mut buf = self.lane.lock();
+        let mut deadline = None;
         while !buf.closed && buf.rows.len() >= capacity {
             if !block {
                 return Err(AppendError::Full(row));
             }
-            buf = self.lane.space.wait(buf).unwrap_or_else(PoisonError::into_inner);
+            let now = Instant::now();
+            let deadline =
+                *deadline.get_or_insert_with(|| Deadline::from_policy(&self.lane.config.policy, now));
+            buf = match deadline.remaining(now) {
+                None => self.lane.space.wait(buf).unwrap_or_else(PoisonError::into_inner),
+                Some(left) if left.is_zero() => return Err(AppendError::Full(row)),
+                Some(left) => {
+                    self.lane.space.wait_timeout(buf, left).unwrap_or_else(PoisonError::into_inner).0
+                }
+            };
         }
         if buf.closed {
             return Err(AppendError::Closed(row));
@@ -261,7 +273,9 @@ impl<R: Row> Ingest<R> {
             buf.oldest = Some(Instant::now());
         }
         drop(buf);
-        if len.is_multiple_of(self.lane.config.batch_size) {
+        // A full batch; or a first row, after which the writer thread (perhaps waiting with no
+        // flush due at all) must look again at when this lane wants its flush.
+        if len == 1 || len.is_multiple_of(self.lane.config.batch_size) {
             self.shared.queue.wake_lanes();
         }
         Ok(())
