@@ -78,6 +78,9 @@ pub enum ModeArg {
     Threads,
     /// Worker processes (this binary re-executed), each with `--writers` threads.
     Processes,
+    /// Tokio tasks (`--writers`, default 256) on a 2-worker runtime, each awaiting its writes: the
+    /// shape of a web service.
+    Tasks,
 }
 
 /// Flags of `sqlretry stress`.
@@ -132,6 +135,10 @@ pub struct StressArgs {
     /// `ticks` workload: ticks per batch.
     #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub batch: u32,
+    /// Writes each writer thread keeps in flight: the Writer pipelines them (`Writer::enqueue`, or
+    /// ingest appends for `ticks`); strategies that cannot pipeline keep 1 (JSON `in_flight`).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub in_flight: u32,
 }
 
 /// Flags of `sqlretry doctor`.
