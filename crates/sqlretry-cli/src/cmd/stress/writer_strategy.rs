@@ -18,6 +18,7 @@
 //! buffer when its interval is up.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -43,8 +44,28 @@ struct Shared {
     writer: Writer,
     ingest: sqlretry::writer::Ingest<TickRow>,
     appended: Arc<Mutex<u64>>,
+    watch: Arc<FlushWatch>,
     /// The ingest lane's flush interval.
     interval: Duration,
+}
+
+/// The writer's flushed-row count as last read, shared by the waiting operations: one of them at a
+/// time reads the metrics (a snapshot locks the writer's histograms), the others use its reading.
+#[derive(Debug, Default)]
+struct FlushWatch {
+    seen: AtomicU64,
+    reading: Mutex<()>,
+}
+
+impl FlushWatch {
+    /// Ingest rows the writer has flushed (written, dead-lettered or lost), at least.
+    fn flushed(&self, writer: &Writer) -> u64 {
+        if let Ok(_reading) = self.reading.try_lock() {
+            let m = writer.metrics();
+            self.seen.fetch_max(m.rows_written + m.rows_dead_lettered + m.rows_lost, Ordering::Relaxed);
+        }
+        self.seen.load(Ordering::Relaxed)
+    }
 }
 
 /// Opens one [`Writer`] per process, shared by its worker threads; it is shut down (drained and
@@ -69,7 +90,8 @@ impl WriterOpener {
             let writer = Writer::open(&self.db, options).map_err(|e| misuse(e.to_string()))?;
             let interval = ingest.interval();
             let ingest = writer.ingest::<TickRow>(ingest);
-            Ok(Shared { writer, ingest, appended: Arc::new(Mutex::new(0)), interval })
+            let (appended, watch) = (Arc::new(Mutex::new(0)), Arc::new(FlushWatch::default()));
+            Ok(Shared { writer, ingest, appended, watch, interval })
         })
     }
 }
@@ -134,23 +156,22 @@ impl WriterStrategy {
     }
 }
 
-/// Waits until the writer has flushed (written or dead-lettered) `through` ingest rows, waking
-/// the writer thread once per `interval` it waited (see the module docs).
-fn flushed(writer: &Writer, interval: Duration, through: u64, units: u64) -> Result<OpOutcome, OpFailure> {
+/// Waits until the writer has flushed `through` ingest rows, waking the writer thread once per
+/// flush interval it waited (see the module docs).
+fn flushed(shared: &Shared, through: u64, units: u64) -> Result<OpOutcome, OpFailure> {
     let start = Instant::now();
     let deadline = start + FLUSH_ACK_TIMEOUT;
-    let mut nudge_at = start + interval + NUDGE_SLACK;
+    let mut nudge_at = start + shared.interval + NUDGE_SLACK;
     loop {
-        let m = writer.metrics();
-        if m.rows_written + m.rows_dead_lettered + m.rows_lost >= through {
+        if shared.watch.flushed(&shared.writer) >= through {
             return Ok(OpOutcome { retries: 0, units });
         }
         let now = Instant::now();
         if now >= nudge_at {
             tracing::debug!(through, "waking the writer thread to flush the ingest buffer");
             // Its outcome does not matter: the empty request only wakes the writer thread.
-            let _nudge = writer.enqueue(|_tx| Ok(0u64));
-            nudge_at = now + interval + NUDGE_SLACK;
+            let _nudge = shared.writer.enqueue(|_tx| Ok(0u64));
+            nudge_at = now + shared.interval + NUDGE_SLACK;
         }
         if now >= deadline {
             let message = format!("ingest rows not flushed within {FLUSH_ACK_TIMEOUT:?}");
@@ -173,7 +194,7 @@ impl Strategy for WriterStrategy {
         match op {
             Op::Ticks(batch) => {
                 let through = self.append(&batch)?;
-                flushed(&self.shared.writer, self.shared.interval, through, batch.len)
+                flushed(&self.shared, through, batch.len)
             }
             Op::Tx(body) => outcome(self.shared.writer.submit(move |tx| body(tx))),
         }
@@ -187,8 +208,8 @@ impl Strategy for WriterStrategy {
         match op {
             Op::Ticks(batch) => match self.append(&batch) {
                 Ok(through) => {
-                    let (writer, interval) = (self.shared.writer.clone(), self.shared.interval);
-                    Box::new(move || flushed(&writer, interval, through, batch.len))
+                    let shared = self.shared.clone();
+                    Box::new(move || flushed(&shared, through, batch.len))
                 }
                 Err(failure) => Box::new(move || Err(failure)),
             },
