@@ -82,7 +82,7 @@ fn decade_label(exp: i32) -> String {
 fn setup(r: &RunReport) -> String {
     let who = match r.mode {
         "processes" => format!("{} processes × {} writers", r.processes, r.writers),
-        "tasks" => format!("{} tokio tasks", r.writers),
+        "tasks" => format!("{} tokio tasks on {} runtime workers", r.writers, super::tasks::RUNTIME_WORKERS),
         _ => format!("{} writer threads", r.writers),
     };
     format!("sqlretry stress · workload {} · {who}", r.workload)
