@@ -23,6 +23,11 @@ fn runs(args: &[&str]) -> Vec<Value> {
         .collect()
 }
 
+/// As [`runs`], with the flags written as one line.
+fn runs_of(flags: &str) -> Vec<Value> {
+    runs(&flags.split_whitespace().collect::<Vec<_>>())
+}
+
 /// A count field of a run.
 fn n(run: &Value, key: &str) -> u64 {
     run[key].as_u64().unwrap_or_else(|| panic!("{key} is a count in {run}"))
@@ -55,6 +60,16 @@ fn in_flight_pipelines_the_writer_and_reports_one_for_the_others() {
     let one = runs(&["--ops", "300", "--writers", "3", "--strategy", "writer"]);
     assert_eq!((n(&one[0], "in_flight"), one[0]["api"].as_str()), (1, Some("Writer::submit")));
     assert_complete(&one[0], 300);
+    // Worker processes pipeline too, and say so through their tallies.
+    let procs =
+        runs_of("--mode processes --processes 2 --writers 2 --ops 600 --in-flight 8 --strategy writer");
+    assert_eq!(
+        (procs[0]["mode"].as_str(), n(&procs[0], "in_flight")),
+        (Some("processes"), 8),
+        "{}",
+        procs[0]
+    );
+    assert_complete(&procs[0], 600);
 }
 
 #[test]
@@ -68,20 +83,7 @@ fn tasks_mode_awaits_async_writes_on_a_small_runtime() {
     assert_eq!(all[0]["api"], "Store::write via spawn_blocking", "{}", all[0]);
     assert_complete(&all[0], 1200);
     // The entries workload's read and slow work run beside the runtime's workers, not on them.
-    let all = runs(&[
-        "--mode",
-        "tasks",
-        "--writers",
-        "32",
-        "--ops",
-        "200",
-        "--workload",
-        "entries",
-        "--work-ms",
-        "0",
-        "--strategy",
-        "writer",
-    ]);
+    let all = runs_of("--mode tasks --writers 32 --ops 200 --workload entries --work-ms 0 --strategy writer");
     assert_eq!((all[0]["workload"].as_str(), n(&all[0], "committed")), (Some("entries"), 200), "{}", all[0]);
     assert_eq!(n(&all[0], "lost"), 0, "{}", all[0]);
 }
