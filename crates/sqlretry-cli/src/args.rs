@@ -98,10 +98,11 @@ pub struct StressArgs {
     /// The write strategy to measure, or `all`.
     #[arg(long, default_value = "all", value_parser = strategy_parser())]
     pub strategy: StrategyArg,
-    /// Threads in this process, or worker processes.
+    /// Threads in this process, worker processes, or tokio tasks.
     #[arg(long, value_enum, default_value_t = ModeArg::Threads)]
     pub mode: ModeArg,
-    /// Writer threads per process (default: 16 in threads mode, 4 per process in processes mode).
+    /// Writer threads per process (default: 16 in threads mode, 4 per process in processes mode), or
+    /// tokio tasks in tasks mode (default 256).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub writers: Option<u32>,
     /// Worker processes in processes mode (default 4).
