@@ -78,6 +78,9 @@ pub enum ModeArg {
     Threads,
     /// Worker processes (this binary re-executed), each with `--writers` threads.
     Processes,
+    /// Tokio tasks (`--writers`, default 256) on a 2-worker runtime, each awaiting its writes: the
+    /// shape of a web service.
+    Tasks,
 }
 
 /// Flags of `sqlretry stress`.
@@ -95,10 +98,11 @@ pub struct StressArgs {
     /// The write strategy to measure, or `all`.
     #[arg(long, default_value = "all", value_parser = strategy_parser())]
     pub strategy: StrategyArg,
-    /// Threads in this process, or worker processes.
+    /// Threads in this process, worker processes, or tokio tasks.
     #[arg(long, value_enum, default_value_t = ModeArg::Threads)]
     pub mode: ModeArg,
-    /// Writer threads per process (default: 16 in threads mode, 4 per process in processes mode).
+    /// Writer threads per process (default: 16 in threads mode, 4 per process in processes mode), or
+    /// tokio tasks in tasks mode (default 256).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub writers: Option<u32>,
     /// Worker processes in processes mode (default 4).
@@ -132,6 +136,10 @@ pub struct StressArgs {
     /// `ticks` workload: ticks per batch.
     #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub batch: u32,
+    /// Writes each writer thread keeps in flight: the Writer pipelines them (`Writer::enqueue`, or
+    /// ingest appends for `ticks`); strategies that cannot pipeline keep 1 (JSON `in_flight`).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub in_flight: u32,
 }
 
 /// Flags of `sqlretry doctor`.

@@ -34,10 +34,13 @@ fn check_run(run: &Value) {
         "strategy",
         "workload",
         "mode",
+        "api",
+        "in_flight",
         "writers",
         "processes",
         "attempted",
         "committed",
+        "rows_committed",
         "failed",
         "lost",
         "duplicates",
@@ -56,6 +59,8 @@ fn check_run(run: &Value) {
     for p in ["p50", "p95", "p99", "max"] {
         assert!(run["latency_us"][p].is_u64(), "{run}");
     }
+    assert!(n("in_flight") >= 1, "{run}");
+    assert!(run["api"].as_str().is_some_and(|a| !a.is_empty()), "{run}");
     let failed_by_code: u64 =
         run["errors"].as_object().expect("errors").values().filter_map(Value::as_u64).sum();
     assert_eq!(failed_by_code, n("failed"), "{run}");

@@ -1,8 +1,8 @@
 //! `sqlretry stress`: many writers contend for one SQLite file; each strategy side by side.
 //!
 //! Flow: validate flags (nothing is created on bad usage) → prepare the file (WAL, schema) → for each
-//! strategy: a fresh run id, seed its rows, run the workers (threads or processes), count what is really
-//! in the table, `PRAGMA integrity_check` → table or JSON, verdict, chart → exit code.
+//! strategy: a fresh run id, seed its rows, run the workers (threads, processes, or tokio tasks), count
+//! what is really in the table, `PRAGMA integrity_check` → table or JSON, verdict, chart → exit code.
 
 mod chart;
 mod open_once;
@@ -12,6 +12,9 @@ mod report;
 mod rng;
 mod store_strategy;
 pub(crate) mod strategy;
+mod tasks;
+mod ticks;
+mod verdict;
 mod worker;
 mod workload;
 mod writer_strategy;
@@ -43,6 +46,8 @@ const DEFAULT_THREAD_WRITERS: u32 = 16;
 const DEFAULT_PROCESS_WRITERS: u32 = 4;
 /// Worker processes in processes mode unless `--processes` says otherwise.
 const DEFAULT_PROCESSES: u32 = 4;
+/// Tokio tasks in tasks mode unless `--writers` says otherwise.
+const DEFAULT_TASKS: u32 = 256;
 
 /// Validated settings of one `stress` invocation.
 #[derive(Debug)]
@@ -58,6 +63,7 @@ struct Settings {
     json: bool,
     chart: Option<PathBuf>,
     seed: u64,
+    in_flight: u32,
 }
 
 /// Runs `sqlretry stress` and returns the exit code (0 clean, 1 a sqlretry strategy lost or failed).
@@ -108,7 +114,7 @@ pub fn run(args: StressArgs) -> Result<ExitCode, CliError> {
         print!("{lines}");
     } else {
         println!("{}", report::table(&reports));
-        println!("{}", report::verdict(&reports));
+        println!("{}", verdict::verdict(&reports));
     }
     if let Some(path) = &settings.chart {
         std::fs::write(path, chart::svg(&reports)).map_err(|source| CliError::Io {
@@ -151,6 +157,18 @@ fn validate(args: &StressArgs) -> Result<Settings, CliError> {
             }
             (args.writers.unwrap_or(DEFAULT_THREAD_WRITERS), 1)
         }
+        ModeArg::Tasks => {
+            if args.processes.is_some() {
+                return Err(CliError::usage("--processes", "only applies with --mode processes"));
+            }
+            if args.in_flight > 1 {
+                return Err(CliError::usage(
+                    "--in-flight",
+                    "applies to threads and processes; in tasks mode each task awaits one write (use more --writers)",
+                ));
+            }
+            (args.writers.unwrap_or(DEFAULT_TASKS), 1)
+        }
         ModeArg::Processes => {
             (args.writers.unwrap_or(DEFAULT_PROCESS_WRITERS), args.processes.unwrap_or(DEFAULT_PROCESSES))
         }
@@ -167,6 +185,7 @@ fn validate(args: &StressArgs) -> Result<Settings, CliError> {
         json: args.json,
         chart: args.chart.clone(),
         seed: args.seed.unwrap_or_else(clock_nanos),
+        in_flight: args.in_flight,
     })
 }
 
@@ -236,16 +255,21 @@ fn run_one(settings: &Settings, db: &Path, kind: StrategyKind, run_id: i64) -> R
         ops,
         duration: settings.duration,
         seed: settings.seed,
+        in_flight: settings.in_flight,
     };
     let enabled = !settings.json;
     let started = Instant::now();
     let tally: Tally = match settings.mode {
-        ModeArg::Threads => {
+        ModeArg::Threads | ModeArg::Tasks => {
             let mut bar = Progress::new(kind.name(), progress_len(settings), enabled);
             let timed = settings.duration.is_some();
-            let tally = worker::run_workers(&order(0, settings.writers, settings.ops), |done| {
-                if timed { bar.set_elapsed() } else { bar.set(done) }
-            })?;
+            let on_tick = |done| if timed { bar.set_elapsed() } else { bar.set(done) };
+            let order = order(0, settings.writers, settings.ops);
+            let tally = if settings.mode == ModeArg::Tasks {
+                tasks::run_tasks(&order, on_tick)?
+            } else {
+                worker::run_workers(&order, on_tick)?
+            };
             bar.finish();
             tally
         }
@@ -285,11 +309,15 @@ fn run_one(settings: &Settings, db: &Path, kind: StrategyKind, run_id: i64) -> R
         mode: match settings.mode {
             ModeArg::Threads => "threads",
             ModeArg::Processes => "processes",
+            ModeArg::Tasks => "tasks",
         },
+        api: kind.api(settings.workload.kind, settings.mode, tally.in_flight),
+        in_flight: tally.in_flight,
         writers: settings.writers,
         processes: settings.processes,
         attempted: tally.attempted,
         committed: tally.committed,
+        rows_committed: tally.units,
         failed: tally.failed,
         lost: tally.units.saturating_sub(present),
         duplicates: present.saturating_sub(tally.units),

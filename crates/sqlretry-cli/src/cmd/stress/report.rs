@@ -25,16 +25,22 @@ pub struct RunReport {
     pub strategy: &'static str,
     /// Workload name.
     pub workload: &'static str,
-    /// `threads` or `processes`.
+    /// `threads`, `processes` or `tasks`.
     pub mode: &'static str,
-    /// Writer threads per process.
+    /// What one operation called (`Writer::enqueue`, `Store::write via spawn_blocking`, ...).
+    pub api: String,
+    /// Writes each writer kept in flight (`--in-flight`; 1 for strategies that cannot pipeline).
+    pub in_flight: u32,
+    /// Writer threads per process, or tokio tasks in tasks mode.
     pub writers: u32,
     /// Processes (1 in threads mode).
     pub processes: u32,
     /// Operations started.
     pub attempted: u64,
-    /// Operations acknowledged to the worker.
+    /// Operations acknowledged to the worker (a `ticks` operation is one batch of `--batch` rows).
     pub committed: u64,
+    /// Units the acknowledged operations wrote: rows (`kv`, `ticks`), version increments (`entries`).
+    pub rows_committed: u64,
     /// Operations that returned an error.
     pub failed: u64,
     /// Acknowledged units (rows, or version increments for `entries`) missing from the file.
@@ -138,7 +144,7 @@ pub fn table(reports: &[RunReport]) -> String {
         "max",
         "errors",
     ];
-    let rows: Vec<[String; 12]> = reports
+    let mut rows: Vec<Vec<String>> = reports
         .iter()
         .map(|r| {
             let failed = if r.failed == 0 {
@@ -158,7 +164,7 @@ pub fn table(reports: &[RunReport]) -> String {
             } else {
                 r.errors.iter().map(|(k, v)| format!("{k}×{}", thousands(*v))).collect::<Vec<_>>().join(", ")
             };
-            [
+            vec![
                 r.strategy.to_owned(),
                 thousands(r.attempted),
                 thousands(r.committed),
@@ -174,7 +180,15 @@ pub fn table(reports: &[RunReport]) -> String {
             ]
         })
         .collect();
-    let mut widths = headers.map(|h| h.chars().count());
+    // A `ticks` operation writes a batch: the rows column says how many rows that made.
+    let mut headers: Vec<&str> = headers.to_vec();
+    if reports.iter().any(|r| r.rows_committed != r.committed) {
+        headers.insert(3, "rows");
+        for (row, r) in rows.iter_mut().zip(reports) {
+            row.insert(3, thousands(r.rows_committed));
+        }
+    }
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
@@ -182,16 +196,23 @@ pub fn table(reports: &[RunReport]) -> String {
     }
     let mut out = String::new();
     if let Some(first) = reports.first() {
-        let procs = if first.mode == "processes" {
-            format!("{} processes × {} writers", first.processes, first.writers)
-        } else {
-            format!("{} writer threads", first.writers)
+        let procs = match first.mode {
+            "processes" => format!("{} processes × {} writers", first.processes, first.writers),
+            "tasks" => {
+                format!("{} tokio tasks on {} runtime workers", first.writers, super::tasks::RUNTIME_WORKERS)
+            }
+            _ => format!("{} writer threads", first.writers),
         };
-        let _ = writeln!(out, "workload {} · {} · WAL, synchronous=NORMAL", first.workload, procs);
+        let pipelined = reports.iter().filter(|r| r.in_flight > 1).map(|r| r.in_flight).max();
+        let in_flight = match pipelined {
+            Some(n) => format!(" · up to {n} writes in flight each (where the strategy pipelines)"),
+            None => String::new(),
+        };
+        let _ = writeln!(out, "workload {} · {}{in_flight} · WAL, synchronous=NORMAL", first.workload, procs);
     }
     let line = |cells: &[String]| {
         let mut l = String::new();
-        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
             let pad = w.saturating_sub(cell.chars().count());
             if i == 0 || i == cells.len() - 1 {
                 l.push_str(cell);
@@ -204,59 +225,11 @@ pub fn table(reports: &[RunReport]) -> String {
         }
         l.trim_end().to_owned()
     };
-    out.push_str(&line(&headers.map(str::to_owned)));
+    out.push_str(&line(&headers.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>()));
     out.push('\n');
     for row in &rows {
         out.push_str(&line(row));
         out.push('\n');
-    }
-    out
-}
-
-/// One sentence: which strategies lost or failed writes, and the fastest clean one.
-pub fn verdict(reports: &[RunReport]) -> String {
-    let bad: Vec<String> = reports
-        .iter()
-        .filter(|r| !r.is_clean())
-        .map(|r| {
-            let mut what = Vec::new();
-            if r.failed > 0 {
-                what.push(format!("{} failed", pct(r.failed_pct())));
-            }
-            if r.lost > 0 {
-                what.push(format!("{} lost", thousands(r.lost)));
-            }
-            if r.duplicates > 0 {
-                what.push(format!("{} duplicated", thousands(r.duplicates)));
-            }
-            if !r.integrity_ok {
-                what.push("integrity_check FAILED".to_owned());
-            }
-            format!("{} {}", r.strategy, what.join(", "))
-        })
-        .collect();
-    let best = reports
-        .iter()
-        .filter(|r| r.is_clean())
-        .max_by(|a, b| a.committed_per_s.total_cmp(&b.committed_per_s));
-    let mut out = String::from("verdict: ");
-    if bad.is_empty() {
-        let _ = write!(out, "every strategy committed every write; ");
-    } else {
-        let _ =
-            write!(out, "{} of {} lost or failed writes ({}); ", bad.len(), reports.len(), bad.join("; "));
-    }
-    match best {
-        Some(best) => {
-            let _ = write!(
-                out,
-                "fastest with zero failures: {} at {} committed/s, p99 {}",
-                best.strategy,
-                thousands(best.committed_per_s.round() as u64),
-                ms(best.latency_us.p99)
-            );
-        }
-        None => out.push_str("no strategy completed without failures"),
     }
     out
 }
@@ -271,10 +244,13 @@ pub(crate) mod tests {
             strategy: kind.name(),
             workload: "kv",
             mode: "threads",
+            api: "BEGIN IMMEDIATE".to_owned(),
+            in_flight: 1,
             writers: 16,
             processes: 1,
             attempted: 1000,
             committed: 1000 - failed,
+            rows_committed: 1000 - failed,
             failed,
             lost: 0,
             duplicates: 0,
@@ -323,10 +299,13 @@ pub(crate) mod tests {
             "strategy",
             "workload",
             "mode",
+            "api",
+            "in_flight",
             "writers",
             "processes",
             "attempted",
             "committed",
+            "rows_committed",
             "failed",
             "lost",
             "duplicates",
@@ -346,7 +325,7 @@ pub(crate) mod tests {
         let runs = [sample(StrategyKind::BusyTimeout, 980, 10.0), sample(StrategyKind::Immediate, 0, 900.0)];
         let t = table(&runs);
         assert!(t.contains("busy-timeout") && t.contains("immediate") && t.contains("98.0%"));
-        let v = verdict(&runs);
+        let v = super::super::verdict::verdict(&runs);
         assert!(v.contains("fastest with zero failures: immediate"), "{v}");
         assert!(v.contains("busy-timeout 98.0% failed"), "{v}");
     }

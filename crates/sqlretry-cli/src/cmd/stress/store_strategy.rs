@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use sqlretry::sqlite::{Store, StoreOptions};
 
 use super::open_once::{OpenOnce, misuse};
-use super::strategy::{OpFailure, OpOutcome, Opener, Strategy, TxBody, open_connection};
+use super::strategy::{Op, OpFailure, OpOutcome, Opener, Strategy, open_connection};
 use crate::settings::load_config;
 
 /// Opens one [`Store`] per process, shared by its worker threads (its write queue is what keeps
@@ -60,7 +60,8 @@ impl Strategy for StoreStrategy {
         &self.reader
     }
 
-    fn write(&mut self, body: TxBody) -> Result<OpOutcome, OpFailure> {
+    fn write(&mut self, op: Op) -> Result<OpOutcome, OpFailure> {
+        let body = op.into_body();
         if self.grouped {
             // A group re-runs whole after a retryable error; those retries belong to the group
             // (the store's write statistics), not to one write.

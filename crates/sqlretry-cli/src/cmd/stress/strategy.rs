@@ -12,9 +12,15 @@
 //!   `store.write_grouped(body)`: concurrent workers share one transaction (group commit).
 //! - `writer` ([`super::writer_strategy`]): one library `Writer` per process, shut down when the
 //!   opener is dropped after every worker has been joined; `write` submits the owned [`TxBody`] and
-//!   blocks until its commit is acknowledged.
+//!   blocks until its commit is acknowledged; it is the one strategy that pipelines
+//!   (`--in-flight`: `Writer::enqueue`), awaits natively (`--mode tasks`: `Writer::submit_async`)
+//!   and writes `ticks` through the batched ingest path (`Ingest::append`).
+//!
+//! In `--mode tasks` every other strategy's blocking write runs on tokio's blocking pool.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -22,8 +28,9 @@ use std::time::Duration;
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::store_strategy::StoreOpener;
+use super::ticks::TickBatch;
 use super::writer_strategy::WriterOpener;
-use crate::args::StrategyArg;
+use crate::args::{ModeArg, StrategyArg, WorkloadArg};
 use crate::sqlite_codes;
 
 /// How long opening a connection may wait on locks, whatever the strategy (DESIGN.md §3.9).
@@ -34,6 +41,30 @@ const OPEN_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 ///
 /// Owned and `'static` so a strategy can hand it to another thread (the Writer's group commit).
 pub type TxBody = Arc<dyn Fn(&Connection) -> rusqlite::Result<u64> + Send + Sync>;
+
+/// One operation's write, as the workload prepared it.
+pub enum Op {
+    /// A transaction body.
+    Tx(TxBody),
+    /// A batch of ticks: one transaction for most strategies, rows for the Writer's batched ingest.
+    Ticks(TickBatch),
+}
+
+impl Op {
+    /// The operation as one transaction body.
+    pub fn into_body(self) -> TxBody {
+        match self {
+            Op::Tx(body) => body,
+            Op::Ticks(batch) => batch.body(),
+        }
+    }
+}
+
+/// A write started by [`Strategy::enqueue`]: calling it waits for the write's outcome.
+pub type Ticket = Box<dyn FnOnce() -> Result<OpOutcome, OpFailure> + Send>;
+
+/// A write started by [`Strategy::write_async`], awaited by a tokio task.
+pub type WriteFuture = Pin<Box<dyn Future<Output = Result<OpOutcome, OpFailure>> + Send>>;
 
 /// What one successful write reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -59,11 +90,35 @@ pub trait Strategy: Send {
     fn name(&self) -> &'static str;
     /// A connection for reads outside any transaction (spec 004's "read the entry").
     fn reader(&self) -> &Connection;
-    /// Runs `body` as one write transaction and commits it, the way this strategy does.
+    /// Runs `op` as one write and waits until it committed, the way this strategy does.
     ///
     /// # Errors
     /// The error the application sees when the strategy gives up.
-    fn write(&mut self, body: TxBody) -> Result<OpOutcome, OpFailure>;
+    fn write(&mut self, op: Op) -> Result<OpOutcome, OpFailure>;
+
+    /// How many of the `requested` writes (`--in-flight`) one worker of this strategy keeps in
+    /// flight: 1 unless the strategy can start a write without waiting for the previous one.
+    fn in_flight(&self, requested: u32) -> u32 {
+        let _ = requested;
+        1
+    }
+
+    /// Starts `op` and returns a ticket that waits for its outcome. Strategies that cannot
+    /// pipeline run the write now (their [`in_flight`](Strategy::in_flight) is 1).
+    fn enqueue(&mut self, op: Op) -> Ticket {
+        let result = self.write(op);
+        Box::new(move || result)
+    }
+
+    /// The library's async write for `op`, which never blocks the runtime; `Err(op)` hands the
+    /// operation back when there is none (the caller runs [`write`](Strategy::write) on tokio's
+    /// blocking pool instead).
+    ///
+    /// # Errors
+    /// The operation, when the strategy has no async write for it.
+    fn write_async(&self, op: Op) -> Result<WriteFuture, Op> {
+        Err(op)
+    }
 }
 
 /// Opens one [`Strategy`] per worker; shared by the worker threads of one process.
@@ -132,6 +187,22 @@ impl StrategyKind {
     /// Whether the strategy is one of the library's own: these decide the exit code.
     pub fn is_sqlretry_family(self) -> bool {
         matches!(self, Self::Sqlretry | Self::Grouped | Self::Writer)
+    }
+
+    /// What one operation of this strategy calls in a run (the `api` JSON field).
+    pub fn api(self, workload: WorkloadArg, mode: ModeArg, in_flight: u32) -> String {
+        let tasks = mode == ModeArg::Tasks;
+        let call = match self {
+            Self::None | Self::BusyTimeout | Self::SeedRetry => "BEGIN DEFERRED",
+            Self::Immediate => "BEGIN IMMEDIATE",
+            Self::Sqlretry => "Store::write",
+            Self::Grouped => "Store::write_grouped",
+            Self::Writer if workload == WorkloadArg::Ticks => "Ingest::append",
+            Self::Writer if tasks => return "Writer::submit_async".to_owned(),
+            Self::Writer if in_flight > 1 => "Writer::enqueue",
+            Self::Writer => "Writer::submit",
+        };
+        if tasks { format!("{call} via spawn_blocking") } else { call.to_owned() }
     }
 
     /// The strategies `--strategy` selects.
@@ -258,7 +329,8 @@ impl Strategy for PlainStrategy {
         &self.conn
     }
 
-    fn write(&mut self, body: TxBody) -> Result<OpOutcome, OpFailure> {
+    fn write(&mut self, op: Op) -> Result<OpOutcome, OpFailure> {
+        let body = op.into_body();
         let mut retries = 0;
         loop {
             match self.attempt(&body) {

@@ -5,7 +5,7 @@
 //! Threads are scoped (`std::thread::scope`) and named `stress-worker-N`; the calling thread owns them,
 //! polls the shared progress counter while they run, and joins every one before returning.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 
 use super::rng::SplitMix64;
-use super::strategy::{Opener, StrategyKind, StrategySettings};
+use super::strategy::{OpFailure, OpOutcome, Opener, StrategyKind, StrategySettings, Ticket};
 use super::workload::{OpContext, Prepared, Workload};
 use crate::error::CliError;
 use crate::sqlite_codes;
@@ -45,6 +45,14 @@ pub struct WorkOrder {
     pub duration: Option<Duration>,
     /// Seed for the workers' generators.
     pub seed: u64,
+    /// `--in-flight`: writes each worker keeps in flight (strategies that cannot pipeline use 1).
+    #[serde(default = "one")]
+    pub in_flight: u32,
+}
+
+/// The default of [`WorkOrder::in_flight`] and [`Tally::in_flight`].
+fn one() -> u32 {
+    1
 }
 
 /// What the workers of one or more processes saw; worker processes send it as one JSON line.
@@ -68,6 +76,9 @@ pub struct Tally {
     /// From the workers' common start to the last one's finish (the longest when merged).
     #[serde(with = "micros", rename = "wall_us")]
     pub wall: Duration,
+    /// Writes each worker really kept in flight (1 for strategies that cannot pipeline).
+    #[serde(default = "one")]
+    pub in_flight: u32,
 }
 
 impl Tally {
@@ -82,6 +93,7 @@ impl Tally {
             errors: BTreeMap::new(),
             latency_us: new_histogram(),
             wall: Duration::ZERO,
+            in_flight: 1,
         }
     }
 
@@ -93,6 +105,7 @@ impl Tally {
         self.retries += other.retries;
         self.units += other.units;
         self.wall = self.wall.max(other.wall);
+        self.in_flight = self.in_flight.max(other.in_flight);
         for (name, count) in &other.errors {
             *self.errors.entry(name.clone()).or_default() += count;
         }
@@ -101,8 +114,22 @@ impl Tally {
         }
     }
 
+    /// Counts one write that took `latency` and ended with `result`.
+    pub fn record(&mut self, latency: Duration, result: Result<OpOutcome, OpFailure>) {
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        self.latency_us.saturating_record(micros.max(1));
+        match result {
+            Ok(outcome) => {
+                self.committed += 1;
+                self.retries += u64::from(outcome.retries);
+                self.units += outcome.units;
+            }
+            Err(failure) => self.fail(&failure.error, failure.retries),
+        }
+    }
+
     /// Counts one failed operation.
-    fn fail(&mut self, error: &rusqlite::Error, retries: u32) {
+    pub fn fail(&mut self, error: &rusqlite::Error, retries: u32) {
         self.failed += 1;
         self.retries += u64::from(retries);
         *self.errors.entry(sqlite_codes::error_name(error)).or_default() += 1;
@@ -148,7 +175,7 @@ mod micros {
 }
 
 /// A latency histogram from 1 µs to one hour, 3 significant digits.
-fn new_histogram() -> Histogram<u64> {
+pub fn new_histogram() -> Histogram<u64> {
     // Constant, valid bounds: creation cannot fail; fall back to auto-resizing just in case.
     Histogram::new_with_bounds(1, 3_600_000_000, 3).unwrap_or_else(|_| {
         let mut h = Histogram::new(3).unwrap_or_else(|_| unreachable!("3 significant digits is valid"));
@@ -273,6 +300,35 @@ impl StartGate {
     }
 }
 
+/// The tally of a worker (thread or task) that could not open its strategy: each of its `ops`
+/// operations (one with `--duration`) failed with that error.
+pub fn unopened(order: &WorkOrder, ops: u64, error: &rusqlite::Error, progress: &AtomicU64) -> Tally {
+    let mut tally = Tally::new();
+    let ops = if order.duration.is_some() { 1 } else { ops };
+    for _ in 0..ops {
+        tally.attempted += 1;
+        tally.fail(error, 0);
+    }
+    progress.fetch_add(ops, Ordering::Relaxed);
+    tally
+}
+
+/// The context of worker number `worker`'s first operation (its generator seeded from the run's
+/// seed and its number).
+pub fn op_context(order: &WorkOrder, worker: u64, entries: u64) -> OpContext {
+    let seed = order.seed ^ worker.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    OpContext { run_id: order.run_id, worker, entries, seq: 0, rng: SplitMix64::new(seed) }
+}
+
+/// Whether a worker starts another operation: before its `deadline` (`--duration`), or while it
+/// has done fewer than `ops`.
+pub fn more(deadline: Option<Instant>, done: u64, ops: u64) -> bool {
+    match deadline {
+        Some(deadline) => Instant::now() < deadline,
+        None => done < ops,
+    }
+}
+
 /// One worker thread's job.
 struct WorkerJob<'a> {
     order: &'a WorkOrder,
@@ -303,55 +359,40 @@ impl WorkerJob<'_> {
         let mut tally = Tally::new();
         let mut strategy = match opened {
             Ok(strategy) => strategy,
-            Err(error) => {
-                // Could not even open: every operation of this worker fails with that error.
-                let ops = if self.order.duration.is_some() { 1 } else { self.ops };
-                for _ in 0..ops {
-                    tally.attempted += 1;
-                    tally.fail(&error, 0);
-                }
-                self.progress.fetch_add(ops, Ordering::Relaxed);
-                return tally;
-            }
+            Err(error) => return unopened(self.order, self.ops, &error, self.progress),
         };
         tracing::debug!(strategy = strategy.name(), worker = self.worker, "worker ready");
         let deadline = self.order.duration.map(|d| Instant::now() + d);
-        let seed = self.order.seed ^ self.worker.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let mut ctx = OpContext {
-            run_id: self.order.run_id,
-            worker: self.worker,
-            entries: self.entries,
-            seq: 0,
-            rng: SplitMix64::new(seed),
-        };
-        loop {
-            let more = match deadline {
-                Some(deadline) => Instant::now() < deadline,
-                None => ctx.seq < self.ops,
-            };
-            if !more {
-                break;
-            }
+        let mut ctx = op_context(self.order, self.worker, self.entries);
+        let window = strategy.in_flight(self.order.in_flight) as usize;
+        tally.in_flight = u32::try_from(window).unwrap_or(u32::MAX);
+        // Writes started and not yet waited for, oldest first (only with a window above 1).
+        let mut in_flight: VecDeque<(Instant, Ticket)> = VecDeque::with_capacity(window);
+        while more(deadline, ctx.seq, self.ops) {
             tally.attempted += 1;
             match self.order.workload.prepare(strategy.as_ref(), &mut ctx) {
                 Prepared::Failed(failure) => tally.fail(&failure.error, failure.retries),
-                Prepared::Write(body) => {
+                Prepared::Write(op) if window <= 1 => {
                     let started = Instant::now();
-                    let result = strategy.write(body);
-                    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-                    tally.latency_us.saturating_record(micros.max(1));
-                    match result {
-                        Ok(outcome) => {
-                            tally.committed += 1;
-                            tally.retries += u64::from(outcome.retries);
-                            tally.units += outcome.units;
-                        }
-                        Err(failure) => tally.fail(&failure.error, failure.retries),
+                    let result = strategy.write(op);
+                    tally.record(started.elapsed(), result);
+                }
+                Prepared::Write(op) => {
+                    if in_flight.len() >= window
+                        && let Some((started, ticket)) = in_flight.pop_front()
+                    {
+                        let result = ticket();
+                        tally.record(started.elapsed(), result);
                     }
+                    in_flight.push_back((Instant::now(), strategy.enqueue(op)));
                 }
             }
             ctx.seq += 1;
             self.progress.fetch_add(1, Ordering::Relaxed);
+        }
+        for (started, ticket) in in_flight {
+            let result = ticket();
+            tally.record(started.elapsed(), result);
         }
         tally
     }

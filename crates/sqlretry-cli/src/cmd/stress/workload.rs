@@ -9,7 +9,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::rng::SplitMix64;
-use super::strategy::{OpFailure, Strategy, TxBody};
+use super::strategy::{Op, OpFailure, Strategy};
+use super::ticks::TickBatch;
 use crate::args::WorkloadArg;
 
 /// A workload with its parameters.
@@ -40,8 +41,8 @@ pub struct OpContext {
 
 /// The outcome of one operation's steps before its write transaction.
 pub enum Prepared {
-    /// Write this transaction body.
-    Write(TxBody),
+    /// Write this.
+    Write(Op),
     /// A step before the write failed (e.g. spec 004's read).
     Failed(OpFailure),
 }
@@ -139,7 +140,7 @@ impl Workload {
                 let key = format!("w{}-{}", ctx.worker, ctx.seq);
                 let value = ctx.rng.hex(100);
                 // Statements are cached per connection, as a real application would do.
-                Prepared::Write(Arc::new(move |conn: &Connection| {
+                Prepared::Write(Op::Tx(Arc::new(move |conn: &Connection| {
                     let n: i64 = conn
                         .prepare_cached("SELECT n FROM kv_counter WHERE run_id = ?1 AND writer = ?2")?
                         .query_row(params![run_id, worker], |row| row.get(0))?;
@@ -149,25 +150,16 @@ impl Workload {
                     conn.prepare_cached("UPDATE kv_counter SET n = ?3 WHERE run_id = ?1 AND writer = ?2")?
                         .execute(params![run_id, worker, n + 1])?;
                     Ok(rows as u64)
-                }))
+                })))
             }
             WorkloadArg::Ticks => {
-                let symbol = format!("S{}", ctx.worker);
                 let batch = u64::from(self.batch);
-                let first_ts = to_i64(ctx.seq.saturating_mul(batch));
-                let base = (ctx.rng.below(10_000) as f64) / 100.0 + 1.0;
-                Prepared::Write(Arc::new(move |conn: &Connection| {
-                    let mut stmt = conn.prepare_cached(
-                        "INSERT OR IGNORE INTO ticks (run_id, symbol, ts, bid, ask) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    )?;
-                    let mut rows = 0u64;
-                    for i in 0..batch {
-                        let bid = base + (i as f64) * 0.01;
-                        rows +=
-                            stmt.execute(params![run_id, symbol, first_ts + to_i64(i), bid, bid + 0.02])?
-                                as u64;
-                    }
-                    Ok(rows)
+                Prepared::Write(Op::Ticks(TickBatch {
+                    run_id,
+                    symbol: format!("S{}", ctx.worker),
+                    first_ts: to_i64(ctx.seq.saturating_mul(batch)),
+                    base: (ctx.rng.below(10_000) as f64) / 100.0 + 1.0,
+                    len: batch,
                 }))
             }
             WorkloadArg::Entries => {
@@ -182,13 +174,13 @@ impl Workload {
                     .optional();
                 let seen = match seen {
                     Ok(Some(version)) => version,
-                    Ok(None) => return Prepared::Write(Arc::new(|_: &Connection| Ok(0))),
+                    Ok(None) => return Prepared::Write(Op::Tx(Arc::new(|_: &Connection| Ok(0)))),
                     Err(error) => return Prepared::Failed(OpFailure { error, retries: 0 }),
                 };
                 // The slow work (an LLM call in spec 004) happens outside any transaction.
                 thread::sleep(Duration::from_millis(self.work_ms));
                 let result = format!("parsed by worker {worker} op {}", ctx.seq);
-                Prepared::Write(Arc::new(move |conn: &Connection| {
+                Prepared::Write(Op::Tx(Arc::new(move |conn: &Connection| {
                     let now: Option<i64> = conn
                         .query_row(
                             "SELECT version FROM entries WHERE run_id = ?1 AND id = ?2",
@@ -207,7 +199,7 @@ impl Workload {
                         params![run_id, id, result, seen],
                     )?;
                     Ok(rows as u64)
-                }))
+                })))
             }
         }
     }
