@@ -120,12 +120,12 @@ pub mod writer;
 
 pub use backoff::Jitter;
 pub use budget::RetryBudget;
-pub use classify::{ByErrorType, Class, Classifier, Classify};
+pub use classify::{ByErrorType, Class, Classifier, Classify, When};
 pub use deadline::Deadline;
 pub use error::{ConfigError, RetryError, StopReason};
 pub use observer::{Observer, RetryStats, RetryStatsSnapshot};
 pub use policy::{Decision, RetryPolicy, RetryPolicyBuilder};
-pub use retry::Retry;
+pub use retry::{Retry, RetryExt, Retrying};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{ConnectionProfile, OpenError, Store, StoreOptions};
 #[cfg(feature = "sqlite")]

@@ -61,6 +61,21 @@ pub struct NoObserver;
 
 impl Observer for NoObserver {}
 
+impl<O: Observer + ?Sized> Observer for &O {
+    fn on_call(&self) {
+        (**self).on_call();
+    }
+    fn on_retry(&self, event: &RetryEvent<'_>) {
+        (**self).on_retry(event);
+    }
+    fn on_success(&self, attempts: u32, elapsed: Duration) {
+        (**self).on_success(attempts, elapsed);
+    }
+    fn on_give_up(&self, event: &GiveUpEvent<'_>) {
+        (**self).on_give_up(event);
+    }
+}
+
 impl<O: Observer + ?Sized> Observer for std::sync::Arc<O> {
     fn on_call(&self) {
         (**self).on_call();
