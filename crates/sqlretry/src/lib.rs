@@ -124,7 +124,7 @@ pub use classify::{ByErrorType, Class, Classifier, Classify, When};
 pub use deadline::Deadline;
 pub use error::{ConfigError, RetryError, StopReason};
 pub use observer::{Observer, RetryStats, RetryStatsSnapshot};
-pub use policy::{Decision, RetryPolicy, RetryPolicyBuilder};
+pub use policy::{DEFAULT_DEADLINE, Decision, RetryPolicy, RetryPolicyBuilder};
 pub use retry::{Retry, RetryExt, Retrying};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{ConnectionProfile, OpenError, Store, StoreOptions};

@@ -105,6 +105,11 @@ impl<'a, F, K, P, C, S, O> Retrying<'a, F, K, P, C, S, O> {
         self.map(|r| r.with_sleeper(sleeper))
     }
 
+    /// See [`Retry::with_async_sleeper`].
+    pub fn with_async_sleeper<S2>(self, sleeper: S2) -> Retrying<'a, F, K, P, C, S2, O> {
+        self.map(|r| r.with_async_sleeper(sleeper))
+    }
+
     /// See [`Retry::with_observer`].
     pub fn with_observer<O2: Observer>(self, observer: O2) -> Retrying<'a, F, K, P, C, S, O2> {
         self.map(|r| r.with_observer(observer))

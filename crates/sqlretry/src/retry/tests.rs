@@ -119,7 +119,7 @@ fn presets_have_the_specs_figures_and_exact_schedules() {
     ];
     for (name, preset, attempts, jitter, expected) in cases {
         assert_eq!(preset.max_attempts(), attempts, "{name}");
-        let BackoffBuilder::Exponential(builder) = preset.backoff().builder() else {
+        let Some(BackoffBuilder::Exponential(builder)) = preset.backoff().builder() else {
             panic!("{name}: exponential")
         };
         assert_eq!(builder.jitter(), jitter, "{name}");
