@@ -52,7 +52,7 @@ impl fmt::Debug for RunningDelays {
 /// let delays = Delays::new([ms(10), ms(20), ms(50)]);
 /// assert_eq!(delays.start().collect::<Vec<_>>(), [ms(10), ms(20), ms(50)]);
 /// // A user's iterator: 5 ms, 10 ms, 15 ms, ...
-/// let linear = Delays::new((1..).map(|n| ms(5 * n)));
+/// let linear = Delays::new((1..).map(|n| Duration::from_millis(5 * n)));
 /// assert_eq!(linear.start().take(3).collect::<Vec<_>>(), [ms(5), ms(10), ms(15)]);
 /// ```
 #[derive(Clone)]
