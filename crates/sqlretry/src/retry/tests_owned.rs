@@ -10,14 +10,7 @@ use crate::{Deadline, Retry, RetryExt, RetryPolicy, RetryStats, StopReason};
 
 const MS: fn(u64) -> Duration = Duration::from_millis;
 
-fn busy() -> Error {
-    Error::from(ErrorKind::WouldBlock)
-}
-
-fn harness() -> (ManualClock, RecordingSleeper) {
-    let clock = ManualClock::new();
-    (clock.clone(), RecordingSleeper::new(clock))
-}
+use super::tests::{busy, harness, run};
 
 /// Compile-only: these bounds hold, or the crate does not build its tests.
 fn assert_static_send_sync<T: Send + Sync + 'static>(_: &T) {}
@@ -134,27 +127,16 @@ fn the_extension_trait_runs_a_closure_with_the_same_builder() {
 
 #[test]
 fn a_list_of_delays_is_the_schedule_and_its_end_stops_the_loop() {
-    let (clock, sleeper) = harness();
     let policy = RetryPolicy::from_delays([MS(10), MS(20), MS(50)]);
-    let mut calls = 0;
-    let err = Retry::new(&policy)
-        .with_clock(&clock)
-        .with_sleeper(&sleeper)
-        .call(|| {
-            calls += 1;
-            Err::<(), _>(busy())
-        })
-        .unwrap_err();
+    let (result, calls, delays) = run(&policy, None);
+    let err = result.unwrap_err();
     assert_eq!((calls, err.attempts(), err.reason()), (4, 4, StopReason::AttemptsExhausted));
-    assert_eq!(sleeper.delays_ms(), [10, 20, 50]);
+    assert_eq!(delays, [10, 20, 50]);
     assert_eq!(err.elapsed(), MS(80));
     // Every call replays the list from its start.
-    let ok = Retry::new(&policy).with_clock(&clock).with_sleeper(&sleeper).call(|| {
-        calls += 1;
-        if calls < 7 { Err(busy()) } else { Ok(calls) }
-    });
-    assert_eq!(ok.unwrap(), 7);
-    assert_eq!(sleeper.delays_ms(), [10, 20, 50, 10, 20]);
+    let (result, calls, delays) = run(&policy, Some(3));
+    assert_eq!((result.unwrap(), calls), (3, 3));
+    assert_eq!(delays, [10, 20]);
 }
 
 #[test]
