@@ -1,5 +1,6 @@
 //! [`RetryExt`]: retry a closure in place, in the style of backon — `op.retry(&policy).call()` for
-//! a blocking `FnMut() -> Result<T, E>`, `op.retry(&policy).call_async().await` for an async one.
+//! a blocking `FnMut() -> Result<T, E>`, `op.retry(&policy).call_async().await` for an async one
+//! (or `op.retry(policy).await` when its parts are `Send + 'static`).
 //! [`Retrying`] is a [`Retry`] holding its operation: the same builder methods, then run it.
 
 use std::borrow::Borrow;
@@ -167,5 +168,39 @@ where
         E: fmt::Display,
     {
         self.retry.call_async(self.operation).await
+    }
+}
+
+/// `op.retry(policy).await` (feature `tokio`), when everything it holds is `Send + 'static` (an
+/// owned or `Arc` policy, a `'static` name): the loop is boxed once per call. With borrowed parts,
+/// use [`Retrying::call_async`], which boxes nothing.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// use sqlretry::{RetryExt, RetryPolicy};
+///
+/// let value = (|| async { Ok::<_, std::io::Error>(7) }).retry(RetryPolicy::store_writes()).await?;
+/// assert_eq!(value, 7);
+/// # Ok::<(), sqlretry::RetryError<std::io::Error>>(())
+/// # }).unwrap();
+/// ```
+#[cfg(feature = "tokio")]
+impl<F, Fut, T, E, K, P, C, S, O> std::future::IntoFuture for Retrying<'static, F, K, P, C, S, O>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: fmt::Display + Send + 'static,
+    K: Classifier<E> + Send + Sync + 'static,
+    P: Borrow<RetryPolicy> + Send + Sync + 'static,
+    C: Clock + 'static,
+    S: crate::time::Sleeper + 'static,
+    O: Observer + 'static,
+{
+    type Output = Result<T, RetryError<E>>;
+    type IntoFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Self::Output> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.call_async())
     }
 }

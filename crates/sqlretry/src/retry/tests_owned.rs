@@ -234,6 +234,25 @@ mod async_ext {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn awaiting_the_retrying_closure_runs_it() {
+        let (clock, sleeper) = harness();
+        let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let counted = calls.clone();
+        let err = (move || {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async { Err::<(), _>(busy()) }
+        })
+        .retry(Arc::new(RetryPolicy::from_delays([MS(2), MS(9)])))
+        .with_clock(clock)
+        .with_sleeper(sleeper.clone())
+        .await
+        .unwrap_err();
+        assert_eq!((err.attempts(), err.reason()), (3, StopReason::AttemptsExhausted));
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 3);
+        assert_eq!(sleeper.delays_ms(), [2, 9]);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn an_owned_retry_moves_into_a_spawned_task() {
         let retry = Retry::new(RetryPolicy::store_writes()).named("task");
         let task = tokio::spawn(async move {
