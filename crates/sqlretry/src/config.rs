@@ -782,33 +782,6 @@ mod tests {
     }
 
     #[test]
-    fn every_preset_deadline_is_finite_and_none_only_when_asked() {
-        let c = Config::default();
-        let deadlines = [
-            c.write_policy().unwrap().deadline(),
-            c.read_policy().unwrap().deadline(),
-            c.batch_policy().unwrap().deadline(),
-            c.state_store_policy().unwrap().deadline(),
-            c.file_lock_policy().unwrap().deadline(),
-        ];
-        let secs = |s| Some(Duration::from_secs(s));
-        assert_eq!(deadlines, [secs(5), secs(2), secs(2), secs(5), secs(2)]);
-
-        let (c, _) = Config::from_toml_str("[retry.write]\ndeadline = \"none\"\n")
-            .unwrap()
-            .with_env([("SQLRETRY_RETRY_BATCH_DEADLINE", "none"), ("SQLRETRY_RETRY_READ_DEADLINE", "300ms")])
-            .unwrap();
-        assert_eq!(c.retry.write.deadline, Some(DeadlineConfig::Unbounded));
-        assert_eq!(c.write_policy().unwrap().deadline(), None);
-        assert_eq!(c.batch_policy().unwrap().deadline(), None);
-        assert_eq!(c.read_policy().unwrap().deadline(), Some(Duration::from_millis(300)));
-        assert_eq!(c.state_store_policy().unwrap().deadline(), secs(5), "untouched: the preset's");
-        // It survives a round trip through TOML (as the CLI's configuration dump would write it).
-        let again = Config::from_toml_str(&toml::to_string(&c).unwrap()).unwrap();
-        assert_eq!(again, c);
-    }
-
-    #[test]
     fn every_environment_key_is_a_real_setting() {
         for key in env_keys() {
             let value = match key.rsplit('.').next().unwrap_or_default() {

@@ -69,6 +69,7 @@ impl<'de> Deserialize<'de> for DeadlineConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
 
     #[derive(Debug, PartialEq, Serialize, Deserialize)]
     struct T {
@@ -89,5 +90,32 @@ mod tests {
         assert_eq!(toml::from_str::<T>("deadline = \"NONE\"").unwrap().deadline, DeadlineConfig::Unbounded);
         let err = toml::from_str::<T>("deadline = \"never\"").unwrap_err().to_string();
         assert!(err.contains("never") && err.contains("none"), "{err}");
+    }
+
+    #[test]
+    fn every_preset_deadline_is_finite_and_none_only_when_asked() {
+        let c = Config::default();
+        let deadlines = [
+            c.write_policy().unwrap().deadline(),
+            c.read_policy().unwrap().deadline(),
+            c.batch_policy().unwrap().deadline(),
+            c.state_store_policy().unwrap().deadline(),
+            c.file_lock_policy().unwrap().deadline(),
+        ];
+        let secs = |s| Some(Duration::from_secs(s));
+        assert_eq!(deadlines, [secs(5), secs(2), secs(2), secs(5), secs(2)]);
+
+        let (c, _) = Config::from_toml_str("[retry.write]\ndeadline = \"none\"\n")
+            .unwrap()
+            .with_env([("SQLRETRY_RETRY_BATCH_DEADLINE", "none"), ("SQLRETRY_RETRY_READ_DEADLINE", "300ms")])
+            .unwrap();
+        assert_eq!(c.retry.write.deadline, Some(DeadlineConfig::Unbounded));
+        assert_eq!(c.write_policy().unwrap().deadline(), None);
+        assert_eq!(c.batch_policy().unwrap().deadline(), None);
+        assert_eq!(c.read_policy().unwrap().deadline(), Some(Duration::from_millis(300)));
+        assert_eq!(c.state_store_policy().unwrap().deadline(), secs(5), "untouched: the preset's");
+        // It survives a round trip through TOML (as the CLI's configuration dump would write it).
+        let again = Config::from_toml_str(&toml::to_string(&c).unwrap()).unwrap();
+        assert_eq!(again, c);
     }
 }
