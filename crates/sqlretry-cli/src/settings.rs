@@ -21,7 +21,11 @@ pub fn load_config(path: Option<&Path>) -> Result<Config, CliError> {
         Some(path) => Config::from_file(path).map_err(|e| CliError::usage("--config", e.to_string()))?,
         None => Config::default(),
     };
-    let config = base.with_env(std::env::vars()).map_err(|e| CliError::usage("--config", e.to_string()))?;
+    let (config, unknown) =
+        base.with_env(std::env::vars()).map_err(|e| CliError::usage("--config", e.to_string()))?;
+    for warning in unknown {
+        eprintln!("sqlretry: warning: {warning}");
+    }
     config.validate().map_err(|e| CliError::usage("--config", e.to_string()))?;
     Ok(config)
 }

@@ -260,12 +260,34 @@ fn configuration_errors_name_the_field_or_variable_and_create_nothing() {
 
     let out = sqlretry()
         .args(["stress", "--db", db.to_str().expect("utf-8")])
-        .env("SQLRETRY_RETRY_WRITE_MAX_ATEMPTS", "3")
+        .env("SQLRETRY_RETRY_WRITE_MAX_ATTEMPTS", "many")
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("SQLRETRY_RETRY_WRITE_MAX_ATEMPTS"), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SQLRETRY_RETRY_WRITE_MAX_ATTEMPTS"), "{out:?}");
     assert!(!db.exists(), "nothing created on bad configuration");
+}
+
+#[test]
+fn an_unknown_variable_is_a_warning_naming_the_nearest_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("plain.db");
+    Connection::open(&db).expect("create").execute_batch("CREATE TABLE t (n INTEGER)").expect("table");
+    let out = sqlretry()
+        .args(["dead-letters", "replay", db.to_str().expect("utf-8")])
+        .env("SQLRETRY_RETRY_WRITE_MAX_ATEMPTS", "3")
+        .env("SQLRETRY_BIN", "/opt/wrapper/sqlretry")
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        stderr.contains(
+            "warning: unknown variable SQLRETRY_RETRY_WRITE_MAX_ATEMPTS ignored (did you mean SQLRETRY_RETRY_WRITE_MAX_ATTEMPTS?)"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("warning: unknown variable SQLRETRY_BIN ignored"), "{stderr}");
 }
 
 #[test]

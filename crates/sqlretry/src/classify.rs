@@ -129,6 +129,25 @@ impl<E: Classify + ?Sized> Classifier<E> for ByErrorType {
     }
 }
 
+/// A classifier from a predicate: errors for which it returns `true` are retryable (with the
+/// schedule's delay), every other error is permanent. Made by `Retry::when` (backon's `when`).
+///
+/// ```
+/// use sqlretry::{Class, Classifier, When};
+///
+/// let only_timeouts = When(|e: &std::io::Error| e.kind() == std::io::ErrorKind::TimedOut);
+/// assert_eq!(only_timeouts.classify(&std::io::ErrorKind::TimedOut.into()), Class::RETRYABLE);
+/// assert_eq!(only_timeouts.classify(&std::io::ErrorKind::WouldBlock.into()), Class::Permanent);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct When<F>(pub F);
+
+impl<E: ?Sized, F: Fn(&E) -> bool> Classifier<E> for When<F> {
+    fn classify(&self, error: &E) -> Class {
+        if (self.0)(error) { Class::RETRYABLE } else { Class::Permanent }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

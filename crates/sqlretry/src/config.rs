@@ -10,7 +10,8 @@
 //! max_delay = "100ms"
 //! jitter = "full"               # none | full | equal | decorrelated | proportional
 //! jitter_factor = 0.25          # with jitter = "proportional"
-//! deadline = "2s"               # total, attempts and sleeps included
+//! deadline = "2s"               # total, attempts and sleeps included; "none" for no deadline
+//!                               # (absent: the preset's finite deadline, see RetryPolicy's docs)
 //!
 //! [retry.read]                  # default preset: reads
 //! [retry.batch]                 # default preset: batch-writes
@@ -43,20 +44,25 @@
 //! ```
 //!
 //! An environment variable overrides one key: its path in capitals, dots as underscores, after
-//! `SQLRETRY_` — `SQLRETRY_RETRY_WRITE_MAX_ATTEMPTS=5`, `SQLRETRY_SQLITE_BUSY_TIMEOUT=0s`. An unknown
-//! `SQLRETRY_…` variable is refused, so a typo is not silently ignored. The library never reads the
-//! process environment itself: the caller passes the variables ([`Config::with_env`]).
+//! `SQLRETRY_` — `SQLRETRY_RETRY_WRITE_MAX_ATTEMPTS=5`, `SQLRETRY_SQLITE_BUSY_TIMEOUT=0s`,
+//! `SQLRETRY_RETRY_WRITE_DEADLINE=none`. A known variable with a bad value is an error naming it. An
+//! unknown `SQLRETRY_…` variable is a *warning* ([`UnknownVariable`], logged at `warn` and returned
+//! to the caller) naming the nearest known variable, so a typo is not silently ignored, yet a
+//! wrapper script's own `SQLRETRY_BIN` does not stop the program. An unknown key in a TOML file
+//! stays an error. The library never reads the process environment itself: the caller passes the
+//! variables ([`Config::with_env`]).
 //!
 //! # Examples
 //!
 //! ```
 //! use sqlretry::config::Config;
 //!
-//! let config = Config::from_toml_str("[retry.write]\nmax_attempts = 4\ninitial_delay = \"5ms\"\n")?
-//!     .with_env([("SQLRETRY_RETRY_WRITE_DEADLINE", "1s")])?;
+//! let (config, warnings) = Config::from_toml_str("[retry.write]\nmax_attempts = 4\ninitial_delay = \"5ms\"\n")?
+//!     .with_env([("SQLRETRY_RETRY_WRITE_DEADLINE", "1s"), ("SQLRETRY_BIN", "/usr/bin/x")])?;
 //! let policy = config.write_policy()?;
 //! assert_eq!(policy.max_attempts(), 4);
 //! assert_eq!(policy.deadline(), Some(std::time::Duration::from_secs(1)));
+//! assert_eq!(warnings[0].to_string(), "unknown variable SQLRETRY_BIN ignored");
 //!
 //! let err = Config::from_toml_str("[retry.write]\nmultiplier = 0.5\n")?.write_policy().unwrap_err();
 //! assert_eq!(err.field(), Some("retry.write.multiplier"));
@@ -68,6 +74,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+mod deadline;
+mod env;
+
+pub use deadline::DeadlineConfig;
+pub use env::UnknownVariable;
 
 use crate::backoff::Jitter;
 use crate::budget::RetryBudget;
@@ -183,9 +195,8 @@ pub struct PolicyConfig {
     pub jitter: Option<JitterKind>,
     /// Factor for proportional jitter (0–1).
     pub jitter_factor: Option<f64>,
-    /// Total deadline.
-    #[serde(with = "opt_duration")]
-    pub deadline: Option<Duration>,
+    /// Total deadline, or [`DeadlineConfig::Unbounded`] (`"none"`); absent: the preset's.
+    pub deadline: Option<DeadlineConfig>,
     /// Seed for reproducible jitter.
     pub seed: Option<u64>,
 }
@@ -371,11 +382,13 @@ impl Config {
     }
 
     /// Applies `SQLRETRY_…` overrides from `vars` (pass `std::env::vars()`); others are ignored.
+    /// Returns the configuration and one [`UnknownVariable`] warning (also logged at `warn`) for
+    /// each `SQLRETRY_…` variable that names no setting.
     ///
     /// # Errors
     ///
-    /// [`ConfigError::Parse`] naming the variable when it is unknown or its value does not fit.
-    pub fn with_env<I, K, V>(self, vars: I) -> Result<Self, ConfigError>
+    /// [`ConfigError::Parse`] naming the variable when its value does not fit.
+    pub fn with_env<I, K, V>(self, vars: I) -> Result<(Self, Vec<UnknownVariable>), ConfigError>
     where
         I: IntoIterator<Item = (K, V)>,
         K: AsRef<str>,
@@ -383,24 +396,27 @@ impl Config {
     {
         let mut tree = toml::Table::try_from(&self)
             .map_err(|e| ConfigError::Parse { origin: "configuration".into(), message: e.to_string() })?;
-        let mut any = false;
+        let mut warnings = Vec::new();
+        let mut config = self;
         for (name, value) in vars {
             let name = name.as_ref();
             let Some(rest) = name.strip_prefix(ENV_PREFIX) else { continue };
-            let path =
-                env_keys().find(|key| key.replace('.', "_").eq_ignore_ascii_case(rest)).ok_or_else(|| {
-                    ConfigError::Parse { origin: name.into(), message: "unknown setting".into() }
-                })?;
+            let Some(path) = env_keys().find(|key| key.replace('.', "_").eq_ignore_ascii_case(rest)) else {
+                let known =
+                    env_keys().map(|key| format!("{ENV_PREFIX}{}", key.replace('.', "_").to_uppercase()));
+                let unknown = UnknownVariable::new(name, known);
+                tracing::warn!(variable = name, nearest = unknown.nearest.as_deref(), "{unknown}");
+                warnings.push(unknown);
+                continue;
+            };
             set_path(&mut tree, &path, parse_env_value(value.as_ref()));
-            any = true;
+            // Checked after each variable, so an error names the variable at fault.
+            config = tree.clone().try_into().map_err(|e: toml::de::Error| ConfigError::Parse {
+                origin: name.into(),
+                message: e.to_string(),
+            })?;
         }
-        if !any {
-            return Ok(self);
-        }
-        tree.try_into().map_err(|e: toml::de::Error| ConfigError::Parse {
-            origin: "SQLRETRY_* environment variables".into(),
-            message: e.to_string(),
-        })
+        Ok((config, warnings))
     }
 
     /// The shared budget, if configured.
@@ -508,7 +524,7 @@ impl PolicyConfig {
     ) -> Result<RetryPolicy, ConfigError> {
         let base = self.preset.unwrap_or(default).policy();
         let named = |e: ConfigError| prefixed(field_prefix, e);
-        let crate::backoff::BackoffBuilder::Exponential(mut backoff) = base.backoff().builder() else {
+        let Some(crate::backoff::BackoffBuilder::Exponential(mut backoff)) = base.backoff().builder() else {
             return Err(ConfigError::invalid(
                 format!("{field_prefix}.preset"),
                 "?",
@@ -544,7 +560,7 @@ impl PolicyConfig {
             builder = builder.max_attempts(max_attempts);
         }
         if let Some(deadline) = self.deadline {
-            builder = builder.deadline(deadline);
+            builder = builder.deadline(deadline.as_option());
         }
         builder.build().map_err(named)
     }
@@ -718,7 +734,7 @@ mod tests {
     }
 
     #[test]
-    fn environment_overrides_the_file_and_typos_are_refused() {
+    fn environment_overrides_the_file_and_unknown_variables_are_warnings() {
         let c = Config::from_toml_str("[sqlite]\nbusy_timeout = \"5s\"")
             .unwrap()
             .with_env([
@@ -728,16 +744,41 @@ mod tests {
                 ("SQLRETRY_SQLITE_REQUIRE_WAL", "false"),
                 ("PATH", "/usr/bin"),
             ])
-            .unwrap();
+            .unwrap()
+            .0;
         assert_eq!(c.sqlite.busy_timeout, Duration::ZERO);
         assert!(!c.sqlite.require_wal);
         assert_eq!(c.state_store_policy().unwrap().max_attempts(), 7);
         assert_eq!(c.retry.write.jitter, Some(JitterKind::Full));
 
-        let typo = Config::default().with_env([("SQLRETRY_RETRY_WRITE_MAX_ATEMPTS", "3")]).unwrap_err();
-        assert!(typo.to_string().contains("SQLRETRY_RETRY_WRITE_MAX_ATEMPTS"), "{typo}");
+        // A typo and a wrapper's own variable: warnings, the rest still applied.
+        let (c, warnings) = Config::default()
+            .with_env([
+                ("SQLRETRY_RETRY_WRITE_MAX_ATEMPTS", "3"),
+                ("SQLRETRY_BIN", "/opt/sqlretry"),
+                ("SQLRETRY_WRITER_MAX_BATCH", "64"),
+            ])
+            .unwrap();
+        assert_eq!(c.writer.max_batch, 64);
+        assert_eq!(c.write_policy().unwrap().max_attempts(), 10, "the typo changed nothing");
+        assert_eq!(
+            warnings,
+            [
+                UnknownVariable {
+                    name: "SQLRETRY_RETRY_WRITE_MAX_ATEMPTS".into(),
+                    nearest: Some("SQLRETRY_RETRY_WRITE_MAX_ATTEMPTS".into()),
+                },
+                UnknownVariable { name: "SQLRETRY_BIN".into(), nearest: None },
+            ]
+        );
+        // A known variable with a bad value stays an error, naming the variable.
         let bad = Config::default().with_env([("SQLRETRY_WRITER_MAX_BATCH", "many")]).unwrap_err();
-        assert!(bad.to_string().contains("max_batch"), "{bad}");
+        assert!(bad.to_string().contains("SQLRETRY_WRITER_MAX_BATCH"), "{bad}");
+        let bad = Config::default().with_env([("SQLRETRY_RETRY_READ_DEADLINE", "soon")]).unwrap_err();
+        assert!(bad.to_string().contains("SQLRETRY_RETRY_READ_DEADLINE"), "{bad}");
+        // An unknown TOML key stays an error.
+        let err = Config::from_toml_str("[retry.write]\nmax_atempts = 3\n").unwrap_err();
+        assert!(err.to_string().contains("max_atempts"), "{err}");
     }
 
     #[test]
@@ -762,7 +803,9 @@ mod tests {
                 _ => "3",
             };
             let var = format!("{ENV_PREFIX}{}", key.replace('.', "_").to_uppercase());
-            Config::default().with_env([(var.as_str(), value)]).unwrap_or_else(|e| panic!("{var}: {e}"));
+            let (_, warnings) =
+                Config::default().with_env([(var.as_str(), value)]).unwrap_or_else(|e| panic!("{var}: {e}"));
+            assert!(warnings.is_empty(), "{var}: {warnings:?}");
         }
     }
 

@@ -9,6 +9,11 @@
 //!   errors as retryable or permanent ([`Classify`], [`Classifier`]), and two execution twins with
 //!   one vocabulary: [`Retry::call`] (blocking) and [`Retry::call_async`] (tokio). Giving up returns
 //!   a [`RetryError`] holding the *original* last error, the attempts made, the time spent and why.
+//!   Every preset has a finite total deadline ([`DEFAULT_DEADLINE`], 5 s, for writes); none only
+//!   when asked ([`RetryPolicyBuilder::no_deadline`]). Any `IntoIterator<Item = Duration>` can be
+//!   the schedule ([`RetryPolicy::from_delays`]). A [`Retry`] owns what it uses (built from an owned
+//!   policy it is `'static + Send`, to keep in a struct), and [`RetryExt`] retries a closure in
+//!   place: `op.retry(&policy).call()`.
 //! - **Configuration** ([`config`]): TOML and `SQLRETRY_…` environment variables, validated into
 //!   policies with errors that name the field.
 //!
@@ -79,6 +84,36 @@
 //! # }).unwrap();
 //! ```
 //!
+//! ## Quick start (a closure, backon style)
+//!
+//! ```
+//! use sqlretry::{RetryExt, RetryPolicy, StopReason};
+//! use std::io::{Error, ErrorKind};
+//! use std::time::Duration;
+//!
+//! // Any list or iterator of delays is a schedule; when it runs out, the loop stops.
+//! let policy = RetryPolicy::from_delays([Duration::from_millis(1), Duration::from_millis(2)]);
+//! let mut attempts = 0;
+//! let err = (|| {
+//!     attempts += 1;
+//!     Err::<(), _>(Error::from(ErrorKind::WouldBlock))
+//! })
+//! .retry(&policy)
+//! .named("flaky")
+//! .call()
+//! .unwrap_err();
+//! assert_eq!((attempts, err.reason()), (3, StopReason::AttemptsExhausted));
+//!
+//! // A Retry that owns its policy is 'static: keep it in a struct, move it to a thread.
+//! struct Client {
+//!     retry: sqlretry::Retry<'static>,
+//! }
+//! let client = Client { retry: sqlretry::Retry::new(RetryPolicy::store_writes()).named("client") };
+//! let value = std::thread::spawn(move || client.retry.call(|| Ok::<_, Error>(42))).join().unwrap()?;
+//! assert_eq!(value, 42);
+//! # Ok::<(), sqlretry::RetryError<Error>>(())
+//! ```
+//!
 //! # Design
 //!
 //! - The unit of a retry is a whole operation (for SQLite, a whole transaction): the engine never
@@ -124,12 +159,12 @@ pub mod writer;
 
 pub use backoff::Jitter;
 pub use budget::RetryBudget;
-pub use classify::{ByErrorType, Class, Classifier, Classify};
+pub use classify::{ByErrorType, Class, Classifier, Classify, When};
 pub use deadline::Deadline;
 pub use error::{ConfigError, RetryError, StopReason};
 pub use observer::{Observer, RetryStats, RetryStatsSnapshot};
-pub use policy::{Decision, RetryPolicy, RetryPolicyBuilder};
-pub use retry::Retry;
+pub use policy::{DEFAULT_DEADLINE, Decision, RetryPolicy, RetryPolicyBuilder};
+pub use retry::{Retry, RetryExt, Retrying};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{ConnectionProfile, OpenError, Store, StoreOptions};
 #[cfg(feature = "sqlite")]

@@ -61,20 +61,28 @@ pub struct NoObserver;
 
 impl Observer for NoObserver {}
 
-impl<O: Observer + ?Sized> Observer for std::sync::Arc<O> {
-    fn on_call(&self) {
-        (**self).on_call();
-    }
-    fn on_retry(&self, event: &RetryEvent<'_>) {
-        (**self).on_retry(event);
-    }
-    fn on_success(&self, attempts: u32, elapsed: Duration) {
-        (**self).on_success(attempts, elapsed);
-    }
-    fn on_give_up(&self, event: &GiveUpEvent<'_>) {
-        (**self).on_give_up(event);
-    }
+/// Forwards every hook through a pointer (`&O`, `Arc<O>`), so a `Retry` may hold, borrow or share
+/// its observer.
+macro_rules! forward_observer {
+    ($($pointer:ty),+) => {$(
+        impl<O: Observer + ?Sized> Observer for $pointer {
+            fn on_call(&self) {
+                (**self).on_call();
+            }
+            fn on_retry(&self, event: &RetryEvent<'_>) {
+                (**self).on_retry(event);
+            }
+            fn on_success(&self, attempts: u32, elapsed: Duration) {
+                (**self).on_success(attempts, elapsed);
+            }
+            fn on_give_up(&self, event: &GiveUpEvent<'_>) {
+                (**self).on_give_up(event);
+            }
+        }
+    )+};
 }
+
+forward_observer!(&O, std::sync::Arc<O>);
 
 /// Counters of one kind of operation: calls, retries, successes after a retry, give-ups by reason.
 ///

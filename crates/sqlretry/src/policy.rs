@@ -21,11 +21,31 @@ pub enum Decision {
 /// How an operation is retried. Cheap to clone (the budget is shared through an `Arc`).
 ///
 /// Build one with [`RetryPolicy::builder`] or take a preset. The crate's default is
-/// [`RetryPolicy::store_writes`] (10 attempts, 10 ms doubling to 100 ms): SQLite holds its write lock
-/// for microseconds to a few milliseconds, so short, capped delays retry promptly without piling up
-/// latency; ten attempts span about 0.75 s of sleeps, enough for a checkpoint or a long writer to
-/// finish, and short enough that a stuck file is reported quickly. The other presets reproduce the
-/// specifications sqlretry was built from, for callers that want their behaviour.
+/// [`RetryPolicy::store_writes`] (10 attempts, 10 ms doubling to 100 ms, 5 s total): SQLite holds its
+/// write lock for microseconds to a few milliseconds, so short, capped delays retry promptly without
+/// piling up latency; ten attempts span about 0.65 s of sleeps, enough for a checkpoint or a long
+/// writer to finish, and short enough that a stuck file is reported quickly. The other presets
+/// reproduce the specifications sqlretry was built from, for callers that want their behaviour.
+///
+/// # Deadlines
+///
+/// Every preset, and [`RetryPolicy::builder`], has a finite **total** deadline: counted from the
+/// start of the first attempt, covering attempts and sleeps alike (a sleep that would end past it
+/// is never started), however many attempts the policy allows. Each figure is the preset's whole
+/// schedule of sleeps (at its jitter's largest) plus room for the attempts themselves, which may
+/// each wait in SQLite's busy handler:
+///
+/// | preset | sleeps (max) | deadline | why |
+/// |---|---|---|---|
+/// | [`store_writes`](RetryPolicy::store_writes), builder | 0.65 s | 5 s | spec 004's busy_timeout: one write never waits longer than one full busy wait |
+/// | [`state_store`](RetryPolicy::state_store) | 1.5 s | 5 s | the schedule, plus 3.5 s for five attempts |
+/// | [`transactional_writes`](RetryPolicy::transactional_writes) | 1.22 s | 5 s | the schedule at +50 %, plus the attempts |
+/// | [`batch_writes`](RetryPolicy::batch_writes) | 0.04 s | 2 s | a batch is a background flush: a stuck file must not hold the queue behind it; a failed batch goes to the dead letters |
+/// | [`reads`](RetryPolicy::reads) | 0.23 s | 2 s | reads never wait for the write lock in WAL; 2 s covers a checkpoint |
+/// | [`file_lock`](RetryPolicy::file_lock) | 0.45 s | 2 s | a lock held longer than that is held by a stuck peer |
+///
+/// No deadline only when asked for: [`RetryPolicyBuilder::no_deadline`] (or `.deadline(None)`),
+/// `deadline = "none"` in TOML or `SQLRETRY_RETRY_<KIND>_DEADLINE=none`.
 ///
 /// # Examples
 ///
@@ -59,7 +79,15 @@ impl Default for RetryPolicy {
     }
 }
 
-fn preset(max_attempts: u32, initial_ms: u64, multiplier: f64, cap_ms: u64, jitter: Jitter) -> RetryPolicy {
+/// The builder's (and [`RetryPolicy::store_writes`]'s) total deadline: 5 s.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(5);
+
+fn preset(
+    max_attempts: u32,
+    (initial_ms, multiplier, cap_ms): (u64, f64, u64),
+    jitter: Jitter,
+    deadline: Duration,
+) -> RetryPolicy {
     let backoff = ExponentialBuilder::default()
         .with_initial(Duration::from_millis(initial_ms))
         .with_multiplier(multiplier)
@@ -68,7 +96,7 @@ fn preset(max_attempts: u32, initial_ms: u64, multiplier: f64, cap_ms: u64, jitt
     RetryPolicy {
         max_attempts,
         backoff: BackoffBuilder::from(backoff).build().unwrap_or_default(),
-        deadline: None,
+        deadline: Some(deadline),
         budget: None,
     }
 }
@@ -80,46 +108,80 @@ impl RetryPolicy {
         RetryPolicyBuilder::default()
     }
 
-    /// Store writes (spec 000): 10 attempts, 10 ms × 2 up to 100 ms, no jitter.
+    /// Store writes (spec 000): 10 attempts, 10 ms × 2 up to 100 ms, no jitter, 5 s total.
     /// Delays: 10, 20, 40, 80, 100, 100, 100, 100, 100 ms. The crate's default.
     #[must_use]
     pub fn store_writes() -> Self {
-        preset(10, 10, 2.0, 100, Jitter::None)
+        preset(10, (10, 2.0, 100), Jitter::None, DEFAULT_DEADLINE)
     }
 
-    /// Agent state store (spec 001): 5 attempts, 100 ms × 2 up to 5 s, no jitter.
+    /// Agent state store (spec 001): 5 attempts, 100 ms × 2 up to 5 s, no jitter, 5 s total.
     /// Delays: 100, 200, 400, 800 ms.
     #[must_use]
     pub fn state_store() -> Self {
-        preset(5, 100, 2.0, 5_000, Jitter::None)
+        preset(5, (100, 2.0, 5_000), Jitter::None, Duration::from_secs(5))
     }
 
-    /// Batch writes (spec 002's tick store): 3 attempts, 10 ms × 2 up to 1 s, ±25 % jitter.
-    /// Delays before jitter: 10, 20 ms.
+    /// Batch writes (spec 002's tick store): 3 attempts, 10 ms × 2 up to 1 s, ±25 % jitter,
+    /// 2 s total. Delays before jitter: 10, 20 ms.
     #[must_use]
     pub fn batch_writes() -> Self {
-        preset(3, 10, 2.0, 1_000, Jitter::Proportional(0.25))
+        preset(3, (10, 2.0, 1_000), Jitter::Proportional(0.25), Duration::from_secs(2))
     }
 
     /// Transactional writes (spec 003's consensus store): 5 attempts, 100 ms × 1.5 up to 5 s,
-    /// jitter factor 0.5 (±50 %). Delays before jitter: 100, 150, 225, 337.5 ms.
+    /// jitter factor 0.5 (±50 %), 5 s total. Delays before jitter: 100, 150, 225, 337.5 ms.
     #[must_use]
     pub fn transactional_writes() -> Self {
-        preset(5, 100, 1.5, 5_000, Jitter::Proportional(0.5))
+        preset(5, (100, 1.5, 5_000), Jitter::Proportional(0.5), Duration::from_secs(5))
     }
 
-    /// Reads (spec 003): 3 attempts, 50 ms × 2 up to 2 s, jitter factor 0.5.
+    /// Reads (spec 003): 3 attempts, 50 ms × 2 up to 2 s, jitter factor 0.5, 2 s total.
     /// Delays before jitter: 50, 100 ms.
     #[must_use]
     pub fn reads() -> Self {
-        preset(3, 50, 2.0, 2_000, Jitter::Proportional(0.5))
+        preset(3, (50, 2.0, 2_000), Jitter::Proportional(0.5), Duration::from_secs(2))
     }
 
-    /// File lock (spec 003's evidence write): 3 attempts, 100 ms × 2 up to 1 s, jitter factor 0.5.
-    /// Delays before jitter: 100, 200 ms.
+    /// File lock (spec 003's evidence write): 3 attempts, 100 ms × 2 up to 1 s, jitter factor 0.5,
+    /// 2 s total. Delays before jitter: 100, 200 ms.
     #[must_use]
     pub fn file_lock() -> Self {
-        preset(3, 100, 2.0, 1_000, Jitter::Proportional(0.5))
+        preset(3, (100, 2.0, 1_000), Jitter::Proportional(0.5), Duration::from_secs(2))
+    }
+
+    /// A policy whose delays are `delays`, used as given (any cloneable
+    /// `IntoIterator<Item = Duration>`, replayed on every call): attempts are bounded by the
+    /// delays alone (one more than there are), and by the default 5 s total deadline.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sqlretry::{Retry, RetryPolicy, StopReason};
+    /// use std::time::Duration;
+    ///
+    /// let ms = Duration::from_millis;
+    /// let policy = RetryPolicy::from_delays([ms(10), ms(20), ms(50)]);
+    /// let slept = std::sync::Mutex::new(Vec::new());
+    /// let err = Retry::new(&policy)
+    ///     .with_sleeper(|d| slept.lock().unwrap().push(d))
+    ///     .call(|| Err::<(), _>(std::io::Error::from(std::io::ErrorKind::WouldBlock)))
+    ///     .unwrap_err();
+    /// assert_eq!((err.attempts(), err.reason()), (4, StopReason::AttemptsExhausted));
+    /// assert_eq!(*slept.lock().unwrap(), [ms(10), ms(20), ms(50)]);
+    /// ```
+    #[must_use]
+    pub fn from_delays<I>(delays: I) -> Self
+    where
+        I: IntoIterator<Item = Duration> + Clone + Send + Sync + 'static,
+        I::IntoIter: Clone + Send + Sync + 'static,
+    {
+        RetryPolicy {
+            max_attempts: u32::MAX,
+            backoff: Backoff::from_delays(delays),
+            deadline: Some(DEFAULT_DEADLINE),
+            budget: None,
+        }
     }
 
     /// A builder starting from this policy's values.
@@ -145,7 +207,7 @@ impl RetryPolicy {
         &self.backoff
     }
 
-    /// The total deadline, from the start of the first attempt.
+    /// The total deadline, from the start of the first attempt (`None` only when asked for).
     #[must_use]
     pub fn deadline(&self) -> Option<Duration> {
         self.deadline
@@ -206,7 +268,7 @@ impl Default for RetryPolicyBuilder {
         RetryPolicyBuilder {
             max_attempts: 10,
             backoff: BackoffSource::Unchecked(BackoffBuilder::default()),
-            deadline: None,
+            deadline: Some(DEFAULT_DEADLINE),
             budget: None,
         }
     }
@@ -227,11 +289,31 @@ impl RetryPolicyBuilder {
         self
     }
 
+    /// A user's delays as the schedule, used as given (see [`RetryPolicy::from_delays`]); when
+    /// they run out the loop stops, whatever [`max_attempts`](Self::max_attempts) allows.
+    #[must_use]
+    pub fn delays<I>(mut self, delays: I) -> Self
+    where
+        I: IntoIterator<Item = Duration> + Clone + Send + Sync + 'static,
+        I::IntoIter: Clone + Send + Sync + 'static,
+    {
+        self.backoff = BackoffSource::Built(Backoff::from_delays(delays));
+        self
+    }
+
     /// A total deadline from the start of the first attempt, covering attempts and sleeps
-    /// (default none).
+    /// (default [`DEFAULT_DEADLINE`], 5 s). `None` removes it: see [`Self::no_deadline`].
     #[must_use]
     pub fn deadline(mut self, deadline: impl Into<Option<Duration>>) -> Self {
         self.deadline = deadline.into();
+        self
+    }
+
+    /// No total deadline at all: attempts and sleeps are bounded by the attempt count alone. Only
+    /// for callers that mean it (a wait without a deadline is a hang when a peer is stuck).
+    #[must_use]
+    pub fn no_deadline(mut self) -> Self {
+        self.deadline = None;
         self
     }
 

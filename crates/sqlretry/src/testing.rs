@@ -113,3 +113,9 @@ impl Sleeper for RecordingSleeper {
         Box::pin(std::future::ready(()))
     }
 }
+
+impl BlockingSleeper for &RecordingSleeper {
+    fn sleep(&self, duration: Duration) {
+        self.record(duration);
+    }
+}

@@ -59,6 +59,25 @@ impl BlockingSleeper for ThreadSleeper {
     }
 }
 
+/// The default sleeper: [`std::thread::sleep`] for the blocking twin, tokio's timer for the async
+/// one (feature `tokio`). Zero-sized: a `Retry` holding it costs nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemSleeper;
+
+impl BlockingSleeper for SystemSleeper {
+    #[inline]
+    fn sleep(&self, duration: Duration) {
+        std::thread::sleep(duration);
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl Sleeper for SystemSleeper {
+    fn sleep(&self, duration: Duration) -> SleepFuture {
+        Box::pin(tokio::time::sleep(duration))
+    }
+}
+
 /// A boxed sleep future, as returned by [`Sleeper::sleep`].
 pub type SleepFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>>;
 
@@ -69,6 +88,18 @@ pub type SleepFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + 
 pub trait Sleeper: Send + Sync {
     /// A future that completes after `duration`.
     fn sleep(&self, duration: Duration) -> SleepFuture;
+}
+
+impl<S: Sleeper + ?Sized> Sleeper for &S {
+    fn sleep(&self, duration: Duration) -> SleepFuture {
+        (**self).sleep(duration)
+    }
+}
+
+impl<S: Sleeper + ?Sized> Sleeper for std::sync::Arc<S> {
+    fn sleep(&self, duration: Duration) -> SleepFuture {
+        (**self).sleep(duration)
+    }
 }
 
 /// Sleeps on tokio's timer: the runtime's thread is free meanwhile.

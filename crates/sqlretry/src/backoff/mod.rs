@@ -3,15 +3,20 @@
 //! - [`ExponentialBuilder`] → [`Exponential`]: `initial × multiplierⁿ`, capped.
 //! - [`ConstantBuilder`] → [`Constant`]: the same delay every time.
 //! - [`Jitter`]: none, full, equal, decorrelated or proportional (±f); never past the cap.
+//! - [`Delays`]: any `IntoIterator<Item = Duration>` — a list like `[10ms, 20ms, 50ms]` or a user's
+//!   iterator — used as given; when it runs out, the retry loop stops.
 //!
 //! A [`RetryPolicy`](crate::RetryPolicy) keeps a validated [`Backoff`] and starts a fresh
-//! [`Schedule`] for each call. Schedules are endless; the policy decides how many delays are used.
+//! [`Schedule`] for each call. The built-in schedules are endless (the policy decides how many
+//! delays are used); a [`Delays`] schedule may end, and its end stops the loop too.
 
 mod constant;
+mod delays;
 mod exponential;
 mod jitter;
 
 pub use constant::{Constant, ConstantBuilder};
+pub use delays::{Delays, RunningDelays};
 pub use exponential::{Exponential, ExponentialBuilder};
 pub use jitter::Jitter;
 
@@ -58,35 +63,63 @@ impl BackoffBuilder {
             BackoffBuilder::Exponential(b) => Schedule::Exponential(b.build()?),
             BackoffBuilder::Constant(b) => Schedule::Constant(b.build()?),
         };
-        Ok(Backoff { builder: self, schedule })
+        Ok(Backoff { kind: Kind::Built { builder: self, schedule } })
     }
 }
 
 /// A validated schedule, ready to start any number of times.
 #[derive(Debug, Clone)]
 pub struct Backoff {
-    builder: BackoffBuilder,
-    schedule: Schedule,
+    kind: Kind,
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Built { builder: BackoffBuilder, schedule: Schedule },
+    Delays(Delays),
 }
 
 impl Backoff {
+    /// A schedule from any cloneable `IntoIterator<Item = Duration>`, replayed from its start on
+    /// every call (see [`Delays`]).
+    pub fn from_delays<I>(source: I) -> Self
+    where
+        I: IntoIterator<Item = Duration> + Clone + Send + Sync + 'static,
+        I::IntoIter: Clone + Send + Sync + 'static,
+    {
+        Backoff { kind: Kind::Delays(Delays::new(source)) }
+    }
+
     /// A fresh schedule from its first delay.
     #[must_use]
     pub fn schedule(&self) -> Schedule {
-        self.schedule.clone()
+        match &self.kind {
+            Kind::Built { schedule, .. } => schedule.clone(),
+            Kind::Delays(delays) => Schedule::Delays(delays.start()),
+        }
     }
 
-    /// The description this schedule was built from.
+    /// The description this schedule was built from; `None` for a [`Delays`] schedule.
     #[must_use]
-    pub fn builder(&self) -> BackoffBuilder {
-        self.builder
+    pub fn builder(&self) -> Option<BackoffBuilder> {
+        match &self.kind {
+            Kind::Built { builder, .. } => Some(*builder),
+            Kind::Delays(_) => None,
+        }
+    }
+}
+
+impl From<Delays> for Backoff {
+    fn from(delays: Delays) -> Self {
+        Backoff { kind: Kind::Delays(delays) }
     }
 }
 
 impl Default for Backoff {
     fn default() -> Self {
         let builder = ExponentialBuilder::default();
-        Backoff { builder: builder.into(), schedule: Schedule::Exponential(Exponential::from_valid(builder)) }
+        let schedule = Schedule::Exponential(Exponential::from_valid(builder));
+        Backoff { kind: Kind::Built { builder: builder.into(), schedule } }
     }
 }
 
@@ -98,6 +131,8 @@ pub enum Schedule {
     Exponential(Exponential),
     /// Constant.
     Constant(Constant),
+    /// A user's delays ([`Delays`]); may end.
+    Delays(RunningDelays),
 }
 
 impl Iterator for Schedule {
@@ -107,6 +142,7 @@ impl Iterator for Schedule {
         match self {
             Schedule::Exponential(s) => s.next(),
             Schedule::Constant(s) => s.next(),
+            Schedule::Delays(s) => s.next(),
         }
     }
 }

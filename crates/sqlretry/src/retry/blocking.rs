@@ -1,12 +1,22 @@
 //! The blocking twin: sleeps on the calling thread.
 
+use std::borrow::Borrow;
 use std::fmt;
 
 use super::Retry;
 use crate::classify::Classifier;
 use crate::error::RetryError;
+use crate::observer::Observer;
+use crate::policy::RetryPolicy;
+use crate::time::{BlockingSleeper, Clock};
 
-impl<K> Retry<'_, K> {
+impl<K, P, C, S, O> Retry<'_, K, P, C, S, O>
+where
+    P: Borrow<RetryPolicy>,
+    C: Clock,
+    S: BlockingSleeper,
+    O: Observer,
+{
     /// Runs `operation` until it succeeds or the policy stops, sleeping between attempts.
     ///
     /// # Errors

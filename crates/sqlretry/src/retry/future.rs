@@ -1,14 +1,24 @@
 //! The async twin: sleeps on the runtime's timer, never blocking a runtime thread. Dropping the
 //! future stops the loop: no attempt is started after that.
 
+use std::borrow::Borrow;
 use std::fmt;
 use std::future::Future;
 
 use super::Retry;
 use crate::classify::Classifier;
 use crate::error::RetryError;
+use crate::observer::Observer;
+use crate::policy::RetryPolicy;
+use crate::time::{Clock, Sleeper};
 
-impl<K> Retry<'_, K> {
+impl<K, P, C, S, O> Retry<'_, K, P, C, S, O>
+where
+    P: Borrow<RetryPolicy>,
+    C: Clock,
+    S: Sleeper,
+    O: Observer,
+{
     /// Runs the async `operation` until it succeeds or the policy stops, awaiting between attempts.
     ///
     /// # Errors
@@ -30,7 +40,7 @@ impl<K> Retry<'_, K> {
                 }
                 Err(error) => {
                     let delay = progress.after_error(self, error)?;
-                    self.async_sleeper.sleep(delay).await;
+                    self.sleeper.sleep(delay).await;
                 }
             }
         }

@@ -1,27 +1,37 @@
 //! The execution twins: [`Retry::call`] (blocking) and [`Retry::call_async`] (async, feature
 //! `tokio`). Both share one vocabulary and one step function ([`Progress::after_error`]), which asks
 //! the pure [`RetryPolicy::decide`], then the budget, then logs and tells the observer.
+//!
+//! A [`Retry`] owns what it uses: the policy (or a borrow of it: any `Borrow<RetryPolicy>`), the
+//! clock, the sleeper and the observer are type parameters with zero-sized defaults, so
+//! `Retry::new(&policy)` per call costs nothing and `Retry::new(policy)` is `'static + Send`, ready
+//! to be kept in a struct. [`RetryExt`] puts the same builder on a closure (`op.retry(&policy)`).
 
 mod blocking;
+mod ext;
 #[cfg(feature = "tokio")]
 mod future;
+mod progress;
 
-use std::fmt;
-use std::time::{Duration, Instant};
+use std::borrow::Borrow;
+use std::time::Duration;
 
-use crate::backoff::Schedule;
-use crate::classify::{ByErrorType, Classifier};
+pub use ext::{RetryExt, Retrying};
+pub(crate) use progress::Progress;
+
+use crate::classify::{ByErrorType, When};
 use crate::deadline::Deadline;
-use crate::error::{RetryError, StopReason};
-use crate::observer::{GiveUpEvent, NoObserver, Observer, RetryEvent};
-use crate::policy::{Decision, RetryPolicy};
-use crate::time::{BlockingSleeper, Clock, Millis, SystemClock, ThreadSleeper};
-#[cfg(feature = "tokio")]
-use crate::time::{Sleeper, TokioSleeper};
+use crate::observer::{NoObserver, Observer};
+use crate::policy::RetryPolicy;
+use crate::time::{Clock, Millis, SystemClock, SystemSleeper};
 
 /// Runs operations under a [`RetryPolicy`], with injectable time, observer and classifier.
 ///
-/// `Retry` only borrows; building one per call costs nothing.
+/// The type parameters are what it holds, each with a default: `K` the classifier, `P` the policy
+/// (owned, `&RetryPolicy`, `Arc<RetryPolicy>`: anything that borrows as one), `C` the clock, `S`
+/// the sleeper, `O` the observer. `'a` is only the lifetime of the operation's name (`'static` for
+/// a literal). Building one per call costs nothing; one built from owned parts is `'static + Send`
+/// and can live in a struct.
 ///
 /// # Examples
 ///
@@ -39,73 +49,74 @@ use crate::time::{Sleeper, TokioSleeper};
 ///         if attempts < 3 { Err("busy".to_owned()) } else { Ok(attempts) }
 ///     });
 /// assert_eq!(result.unwrap(), 3);
+///
+/// // Owned: kept in a struct, used from any thread, `'static`.
+/// struct Client { retry: Retry<'static> }
+/// let client = Client { retry: Retry::new(policy.clone()).named("client") };
+/// std::thread::spawn(move || client.retry.call(|| Ok::<_, std::io::Error>(1))).join().unwrap().unwrap();
 /// ```
-pub struct Retry<'a, K = ByErrorType> {
-    policy: &'a RetryPolicy,
+pub struct Retry<'a, K = ByErrorType, P = RetryPolicy, C = SystemClock, S = SystemSleeper, O = NoObserver> {
+    policy: P,
     operation: &'a str,
-    clock: &'a dyn Clock,
-    sleeper: &'a dyn BlockingSleeper,
-    #[cfg(feature = "tokio")]
-    async_sleeper: &'a dyn Sleeper,
-    observer: &'a dyn Observer,
+    clock: C,
+    sleeper: S,
+    observer: O,
     deadline: Deadline,
     classifier: K,
 }
 
-impl<'a> Retry<'a> {
-    /// Runs under `policy` with the system clock, real sleeps, no observer, and errors classified by
-    /// their own [`Classify`](crate::Classify) impl.
+impl<P: Borrow<RetryPolicy>> Retry<'static, ByErrorType, P> {
+    /// Runs under `policy` (owned or borrowed) with the system clock, real sleeps, no observer, and
+    /// errors classified by their own [`Classify`](crate::Classify) impl.
     #[must_use]
-    pub fn new(policy: &'a RetryPolicy) -> Self {
+    pub fn new(policy: P) -> Self {
         Retry {
             policy,
             operation: "",
-            clock: &SystemClock,
-            sleeper: &ThreadSleeper,
-            #[cfg(feature = "tokio")]
-            async_sleeper: &TokioSleeper,
-            observer: &NoObserver,
+            clock: SystemClock,
+            sleeper: SystemSleeper,
+            observer: NoObserver,
             deadline: Deadline::NONE,
             classifier: ByErrorType,
         }
     }
 }
 
-impl<'a, K> Retry<'a, K> {
+impl<'a, K, P, C, S, O> Retry<'a, K, P, C, S, O> {
     /// Names the operation in logs and observer events.
     #[must_use]
-    pub fn named(mut self, operation: &'a str) -> Self {
-        self.operation = operation;
-        self
+    pub fn named<'b>(self, operation: &'b str) -> Retry<'b, K, P, C, S, O> {
+        let Retry { policy, clock, sleeper, observer, deadline, classifier, .. } = self;
+        Retry { policy, operation, clock, sleeper, observer, deadline, classifier }
     }
 
-    /// Measures elapsed time and deadlines on `clock`.
+    /// Measures elapsed time and deadlines on `clock` (for instance `&ManualClock` in tests).
     #[must_use]
-    pub fn with_clock(mut self, clock: &'a dyn Clock) -> Self {
-        self.clock = clock;
-        self
+    pub fn with_clock<C2: Clock>(self, clock: C2) -> Retry<'a, K, P, C2, S, O> {
+        let Retry { policy, operation, sleeper, observer, deadline, classifier, .. } = self;
+        Retry { policy, operation, clock, sleeper, observer, deadline, classifier }
     }
 
-    /// Sleeps with `sleeper` in [`Retry::call`].
+    /// Sleeps with `sleeper` between attempts. [`Retry::call`] needs a
+    /// [`BlockingSleeper`](crate::time::BlockingSleeper) (any `Fn(Duration)` is one),
+    /// [`Retry::call_async`] a [`Sleeper`](crate::time::Sleeper); the default does both.
     #[must_use]
-    pub fn with_sleeper(mut self, sleeper: &'a dyn BlockingSleeper) -> Self {
-        self.sleeper = sleeper;
-        self
+    pub fn with_sleeper<S2>(self, sleeper: S2) -> Retry<'a, K, P, C, S2, O> {
+        let Retry { policy, operation, clock, observer, deadline, classifier, .. } = self;
+        Retry { policy, operation, clock, sleeper, observer, deadline, classifier }
     }
 
-    /// Sleeps with `sleeper` in [`Retry::call_async`].
-    #[cfg(feature = "tokio")]
+    /// The same as [`Retry::with_sleeper`] (one slot serves both twins), named for async callers.
     #[must_use]
-    pub fn with_async_sleeper(mut self, sleeper: &'a dyn Sleeper) -> Self {
-        self.async_sleeper = sleeper;
-        self
+    pub fn with_async_sleeper<S2>(self, sleeper: S2) -> Retry<'a, K, P, C, S2, O> {
+        self.with_sleeper(sleeper)
     }
 
-    /// Tells `observer` about calls, retries, successes and give-ups.
+    /// Tells `observer` about calls, retries, successes and give-ups (owned, `&`, or `Arc`).
     #[must_use]
-    pub fn with_observer(mut self, observer: &'a dyn Observer) -> Self {
-        self.observer = observer;
-        self
+    pub fn with_observer<O2: Observer>(self, observer: O2) -> Retry<'a, K, P, C, S, O2> {
+        let Retry { policy, operation, clock, sleeper, deadline, classifier, .. } = self;
+        Retry { policy, operation, clock, sleeper, observer, deadline, classifier }
     }
 
     /// Stops by `deadline` as well as by the policy's own: no sleep is started that would end past
@@ -119,120 +130,47 @@ impl<'a, K> Retry<'a, K> {
 
     /// Classifies errors with `classifier` instead of their own [`Classify`](crate::Classify) impl.
     #[must_use]
-    pub fn classify_with<C>(self, classifier: C) -> Retry<'a, C> {
-        Retry {
-            policy: self.policy,
-            operation: self.operation,
-            clock: self.clock,
-            sleeper: self.sleeper,
-            #[cfg(feature = "tokio")]
-            async_sleeper: self.async_sleeper,
-            observer: self.observer,
-            deadline: self.deadline,
-            classifier,
-        }
+    pub fn classify_with<K2>(self, classifier: K2) -> Retry<'a, K2, P, C, S, O> {
+        let Retry { policy, operation, clock, sleeper, observer, deadline, .. } = self;
+        Retry { policy, operation, clock, sleeper, observer, deadline, classifier }
     }
 
+    /// Retries only the errors for which `retryable` returns `true` (backon's `when`); every other
+    /// error is permanent. Shorthand for [`Retry::classify_with`] and [`When`].
+    #[must_use]
+    pub fn when<F>(self, retryable: F) -> Retry<'a, When<F>, P, C, S, O> {
+        self.classify_with(When(retryable))
+    }
+}
+
+impl<K, P: Borrow<RetryPolicy>, C: Clock, S, O: Observer> Retry<'_, K, P, C, S, O> {
+    /// The policy this runs under.
+    #[must_use]
+    pub fn policy(&self) -> &RetryPolicy {
+        self.policy.borrow()
+    }
+
+    #[inline]
     fn start(&self) -> Progress {
         self.observer.on_call();
-        if let Some(budget) = self.policy.budget() {
+        let policy = self.policy.borrow();
+        if let Some(budget) = policy.budget() {
             budget.deposit();
         }
         let start = self.clock.now();
-        let deadline = Deadline::from_policy(self.policy, start).earlier(self.deadline);
-        Progress { start, deadline, attempts: 0, schedule: None }
+        let deadline = Deadline::from_policy(policy, start).earlier(self.deadline);
+        Progress::new(start, deadline)
     }
 
+    #[inline]
     fn succeeded(&self, progress: &Progress) {
-        let attempts = progress.attempts + 1;
+        let attempts = progress.attempts() + 1;
         if attempts > 1 {
-            let elapsed = self.clock.now().saturating_duration_since(progress.start);
+            let elapsed = self.clock.now().saturating_duration_since(progress.start());
             tracing::info!(operation = self.operation, attempts, elapsed = %Millis(elapsed), "succeeded after retrying");
             self.observer.on_success(attempts, elapsed);
         } else {
             self.observer.on_success(1, Duration::ZERO);
-        }
-    }
-}
-
-/// The state of one call's retry loop: when it started, attempts so far, its schedule (started
-/// lazily, so a call that succeeds at once never touches the schedule or its randomness).
-pub(crate) struct Progress {
-    start: Instant,
-    deadline: Deadline,
-    attempts: u32,
-    schedule: Option<Schedule>,
-}
-
-impl Progress {
-    /// After a failed attempt: the delay before the next one, or the error to return.
-    pub(crate) fn after_error<K, E>(
-        &mut self,
-        retry: &Retry<'_, K>,
-        error: E,
-    ) -> Result<Duration, RetryError<E>>
-    where
-        K: Classifier<E>,
-        E: fmt::Display,
-    {
-        self.attempts += 1;
-        let class = retry.classifier.classify(&error);
-        let now = retry.clock.now();
-        let elapsed = now.saturating_duration_since(self.start);
-        let policy = retry.policy;
-        let scheduled =
-            self.schedule.get_or_insert_with(|| policy.backoff().schedule()).next().unwrap_or_default();
-        let decision = match policy.decide(self.attempts, elapsed, class, scheduled) {
-            Decision::Retry(delay) if self.deadline.remaining(now).is_some_and(|left| delay > left) => {
-                Decision::Stop(StopReason::DeadlineExceeded)
-            }
-            Decision::Retry(_) if policy.budget().is_some_and(|b| !b.withdraw()) => {
-                Decision::Stop(StopReason::BudgetExhausted)
-            }
-            decision => decision,
-        };
-        match decision {
-            Decision::Retry(delay) => {
-                tracing::warn!(
-                    operation = retry.operation,
-                    attempt = self.attempts,
-                    max_attempts = policy.max_attempts(),
-                    delay = %Millis(delay),
-                    error = %error,
-                    "transient error, retrying",
-                );
-                retry.observer.on_retry(&RetryEvent {
-                    operation: retry.operation,
-                    attempt: self.attempts,
-                    max_attempts: policy.max_attempts(),
-                    delay,
-                    elapsed,
-                    error: &error,
-                });
-                Ok(delay)
-            }
-            Decision::Stop(reason) => {
-                if reason == StopReason::Permanent {
-                    tracing::debug!(operation = retry.operation, attempts = self.attempts, error = %error, "permanent error, not retried");
-                } else {
-                    tracing::error!(
-                        operation = retry.operation,
-                        attempts = self.attempts,
-                        elapsed = %Millis(elapsed),
-                        reason = reason.as_str(),
-                        error = %error,
-                        "giving up",
-                    );
-                }
-                retry.observer.on_give_up(&GiveUpEvent {
-                    operation: retry.operation,
-                    attempts: self.attempts,
-                    elapsed,
-                    reason,
-                    error: &error,
-                });
-                Err(RetryError::new(error, self.attempts, elapsed, reason))
-            }
         }
     }
 }
@@ -242,12 +180,12 @@ impl RetryPolicy {
     ///
     /// # Errors
     ///
-    /// [`RetryError`] with the last error, unchanged, when the error was permanent or the policy
-    /// ran out (attempts, deadline or budget).
-    pub fn call<T, E, F>(&self, operation: F) -> Result<T, RetryError<E>>
+    /// [`RetryError`](crate::RetryError) with the last error, unchanged, when the error was
+    /// permanent or the policy ran out (attempts, schedule, deadline or budget).
+    pub fn call<T, E, F>(&self, operation: F) -> Result<T, crate::RetryError<E>>
     where
         F: FnMut() -> Result<T, E>,
-        E: crate::Classify + fmt::Display,
+        E: crate::Classify + std::fmt::Display,
     {
         Retry::new(self).call(operation)
     }
@@ -258,11 +196,11 @@ impl RetryPolicy {
     ///
     /// As [`RetryPolicy::call`].
     #[cfg(feature = "tokio")]
-    pub async fn call_async<T, E, F, Fut>(&self, operation: F) -> Result<T, RetryError<E>>
+    pub async fn call_async<T, E, F, Fut>(&self, operation: F) -> Result<T, crate::RetryError<E>>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, E>>,
-        E: crate::Classify + fmt::Display,
+        E: crate::Classify + std::fmt::Display,
     {
         Retry::new(self).call_async(operation).await
     }
@@ -270,3 +208,5 @@ impl RetryPolicy {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_owned;

@@ -9,18 +9,18 @@ use crate::backoff::{BackoffBuilder, ExponentialBuilder, Jitter};
 use crate::testing::{ManualClock, RecordingSleeper};
 use crate::{Retry, RetryBudget, RetryPolicy, RetryStats, StopReason};
 
-fn busy() -> Error {
+pub(super) fn busy() -> Error {
     Error::from(ErrorKind::WouldBlock)
 }
 
-fn harness() -> (ManualClock, RecordingSleeper) {
+pub(super) fn harness() -> (ManualClock, RecordingSleeper) {
     let clock = ManualClock::new();
     (clock.clone(), RecordingSleeper::new(clock))
 }
 
 /// Runs an operation that fails with `busy` until `succeed_on` (never when `None`); returns the
 /// result, the number of calls and the delays slept.
-fn run(
+pub(super) fn run(
     policy: &RetryPolicy,
     succeed_on: Option<u32>,
 ) -> (Result<u32, crate::RetryError<Error>>, u32, Vec<u128>) {
@@ -119,7 +119,7 @@ fn presets_have_the_specs_figures_and_exact_schedules() {
     ];
     for (name, preset, attempts, jitter, expected) in cases {
         assert_eq!(preset.max_attempts(), attempts, "{name}");
-        let BackoffBuilder::Exponential(builder) = preset.backoff().builder() else {
+        let Some(BackoffBuilder::Exponential(builder)) = preset.backoff().builder() else {
             panic!("{name}: exponential")
         };
         assert_eq!(builder.jitter(), jitter, "{name}");
