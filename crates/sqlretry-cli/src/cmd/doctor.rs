@@ -74,7 +74,8 @@ pub struct Diagnosis {
 /// Runs `sqlretry doctor`: prints the diagnosis; exit 0 when quick_check passes, 1 otherwise.
 ///
 /// # Errors
-/// The file does not exist or is not a file (usage, exit 2), or SQLite cannot read it.
+/// The file does not exist or is not a file (usage, exit 2), or SQLite cannot read it: not a
+/// database, truncated or damaged (exit 1, naming the file and SQLite's code).
 pub fn run(args: DoctorArgs) -> Result<ExitCode, CliError> {
     let diagnosis = diagnose(&args.path)?;
     if args.json {
@@ -107,24 +108,24 @@ pub fn diagnose(path: &Path) -> Result<Diagnosis, CliError> {
     let conn = open_read_only(path, immutable)?;
     let int = |pragma: &str| -> Result<i64, CliError> {
         conn.pragma_query_value(None, pragma, |row| row.get::<_, i64>(0))
-            .map_err(CliError::sqlite(format!("PRAGMA {pragma}")))
+            .map_err(damaged(path, &format!("PRAGMA {pragma}")))
     };
     let journal_mode: String = if immutable {
         // An immutable connection reports "delete"; WAL mode is persistent in the header.
         "wal".to_owned()
     } else {
         conn.pragma_query_value(None, "journal_mode", |row| row.get(0))
-            .map_err(CliError::sqlite("PRAGMA journal_mode"))?
+            .map_err(damaged(path, "PRAGMA journal_mode"))?
     };
     let page_size = u64::try_from(int("page_size")?).unwrap_or(0);
     let page_count = u64::try_from(int("page_count")?).unwrap_or(0);
     let freelist_count = u64::try_from(int("freelist_count")?).unwrap_or(0);
     let user_version = int("user_version")?;
-    let mut stmt = conn.prepare("PRAGMA quick_check").map_err(CliError::sqlite("PRAGMA quick_check"))?;
+    let mut stmt = conn.prepare("PRAGMA quick_check").map_err(damaged(path, "PRAGMA quick_check"))?;
     let quick: Vec<String> = stmt
         .query_map([], |row| row.get(0))
         .and_then(|rows| rows.collect())
-        .map_err(CliError::sqlite("PRAGMA quick_check"))?;
+        .map_err(damaged(path, "PRAGMA quick_check"))?;
     let quick_check_ok = quick.len() == 1 && quick[0] == "ok";
     let wal_bytes = std::fs::metadata(&wal_path).map(|m| m.len()).unwrap_or(0);
     let db_bytes = meta.len();
@@ -189,9 +190,26 @@ fn read_header(path: &Path) -> Result<Vec<u8>, CliError> {
         .and_then(|file| file.take(100).read_to_end(&mut header))
         .map_err(|e| CliError::usage("PATH", format!("cannot read {}: {e}", path.display())))?;
     if !header.is_empty() && !header.starts_with(b"SQLite format 3\0") {
-        return Err(CliError::usage("PATH", format!("{} is not a SQLite database", path.display())));
+        let notadb = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_NOTADB),
+            Some("no SQLite header".to_owned()),
+        );
+        return Err(damaged(path, "reading the header")(notadb));
     }
     Ok(header)
+}
+
+/// A SQLite error while inspecting `path`: the message names the file, what was being done and
+/// SQLite's code (`SQLITE_CORRUPT (11)`, `SQLITE_NOTADB (26)`); exit 1.
+fn damaged(path: &Path, what: &str) -> impl FnOnce(rusqlite::Error) -> CliError {
+    let path = path.display().to_string();
+    let what = what.to_owned();
+    move |error| {
+        let code = sqlretry::sqlite::extended_code(&error)
+            .map(|c| format!(" ({} {c})", sqlretry::sqlite::code_name(c)))
+            .unwrap_or_default();
+        CliError::sqlite(format!("{path}: {what}{code}"))(error)
+    }
 }
 
 /// Opens `path` read-only (never creating it), optionally as `immutable=1`.
@@ -212,7 +230,7 @@ fn open_read_only(path: &Path, immutable: bool) -> Result<Connection, CliError> 
     } else {
         Connection::open_with_flags(path, flags)
     };
-    opened.map_err(CliError::sqlite(format!("opening {} read-only", path.display())))
+    opened.map_err(damaged(path, "opening read-only"))
 }
 
 /// The human-readable report.

@@ -260,8 +260,9 @@ impl ConnectionProfile {
     }
 }
 
-/// Refuses, before SQLite touches anything, a missing directory, a missing file that is not to be
-/// created, and a read-only file.
+/// Refuses, before SQLite touches anything, a missing directory, a read-only directory (no write
+/// bit: SQLite could not create its `-wal`/`-shm`/journal files there), a missing file that is not
+/// to be created, and a read-only file.
 fn check_file(path: &Path, create: bool) -> Result<(), OpenErrorKind> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
@@ -269,6 +270,9 @@ fn check_file(path: &Path, create: bool) -> Result<(), OpenErrorKind> {
     };
     if !dir.is_dir() {
         return Err(OpenErrorKind::MissingDirectory(dir.to_path_buf()));
+    }
+    if std::fs::metadata(dir).is_ok_and(|meta| meta.permissions().readonly()) {
+        return Err(OpenErrorKind::ReadOnlyDirectory(dir.to_path_buf()));
     }
     match std::fs::metadata(path) {
         Ok(meta) if meta.permissions().readonly() => Err(OpenErrorKind::ReadOnly),
@@ -380,6 +384,10 @@ pub enum OpenErrorKind {
     /// The file is read-only; writes could never succeed.
     #[error("the file is read-only")]
     ReadOnly,
+    /// The directory holding the file has no write permission: SQLite cannot create its `-wal`,
+    /// `-shm` or journal files beside the database, so writes could never succeed.
+    #[error("the directory {} is read-only (SQLite creates its -wal/-shm files there)", .0.display())]
+    ReadOnlyDirectory(PathBuf),
     /// WAL was asked for and SQLite kept another journal mode.
     #[error("WAL journal mode is not available here (journal_mode stays {actual})")]
     WalUnavailable {
