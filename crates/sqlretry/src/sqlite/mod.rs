@@ -46,6 +46,7 @@ pub(crate) mod group;
 mod grouped;
 mod lock_hold;
 mod optimistic;
+pub(crate) mod permissions;
 pub(crate) mod process_lock;
 mod profile;
 mod queue;

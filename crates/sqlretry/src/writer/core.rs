@@ -96,7 +96,7 @@ impl Shared {
             let mut store = lock(&self.dead_letters);
             match &mut *store {
                 Some(store) => store.append(row_type, insert_sql, rows, error),
-                slot => DeadLetterStore::open(DeadLetterStore::path_beside(&self.path))
+                slot => DeadLetterStore::open_beside(&self.path)
                     .and_then(|store| slot.insert(store).append(row_type, insert_sql, rows, error)),
             }
         };
