@@ -41,6 +41,7 @@
 
 mod classify;
 mod configured;
+pub(crate) mod file_errors;
 mod file_lock;
 pub(crate) mod group;
 mod grouped;

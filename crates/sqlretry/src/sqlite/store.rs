@@ -511,7 +511,7 @@ impl Inner {
             Ok(value)
         });
         self.lock_hold.record(began.elapsed(), &self.path);
-        result
+        result.map_err(|e| super::file_errors::name_file(&conn, e))
     }
 
     /// Runs the waiting callers' closures (at most [`MAX_GROUP`], this caller's first; taken once

@@ -39,7 +39,8 @@ pub(crate) fn transact<T>(
                 tx.commit()?;
             }
             Ok((value, locked.elapsed()))
-        })();
+        })()
+        .map_err(|e| crate::sqlite::file_errors::name_file(conn, e));
         if let Some(turn) = turn {
             turn.unlock();
         }
