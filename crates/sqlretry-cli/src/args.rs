@@ -142,6 +142,10 @@ pub struct DoctorArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// The WAL size, in bytes, above which the WAL counts as starving (checkpoints not completing):
+    /// a warning, as the library's `WalWatch` gives (default: its 64 MiB).
+    #[arg(long, value_name = "BYTES", default_value_t = sqlretry::sqlite::DEFAULT_WAL_LIMIT)]
+    pub wal_limit: u64,
 }
 
 /// `sqlretry dead-letters list|replay DB`.

@@ -1,6 +1,6 @@
-//! `sqlretry doctor` on bad files: random bytes, a truncated file, a damaged header, a damaged page
-//! deep in the file. Each is reported naming the file and SQLite's code, with exit 1 (never a
-//! panic, which would exit 101), and the file is left as it was.
+//! `sqlretry doctor` on bad files (random bytes, a truncated file, a damaged header, a damaged page
+//! deep in the file): each is reported naming the file and SQLite's code, with exit 1 (never a
+//! panic, which would exit 101), and the file is left as it was. And a WAL over its limit.
 
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -83,4 +83,33 @@ fn doctor_reports_a_damaged_page_deep_in_the_file() {
     // A leaf page of the table, filled with garbage: the header is fine, quick_check is not.
     overwrite(&path, 40 * 4096, &[0xA5; 4096]);
     reported(&path, &[]);
+}
+
+#[test]
+fn doctor_reports_a_wal_over_its_limit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("starved.db");
+    let writer = Connection::open(&path).expect("open");
+    writer
+        .execute_batch(
+            "PRAGMA journal_mode = WAL; CREATE TABLE t (v BLOB); INSERT INTO t VALUES (zeroblob(10));",
+        )
+        .expect("schema");
+    // A reader holds its snapshot while 400 KB are written: the WAL cannot be checkpointed.
+    let reader = Connection::open(&path).expect("open");
+    reader.execute_batch("BEGIN; SELECT count(*) FROM t;").expect("snapshot");
+    for _ in 0..50 {
+        writer.execute("INSERT INTO t VALUES (zeroblob(8000))", []).expect("insert");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_sqlretry"))
+        .args(["doctor", "--json", "--wal-limit", "65536", path.to_str().expect("utf-8")])
+        .output()
+        .expect("the binary runs");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let d: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(d["wal_limit_bytes"], 65536);
+    assert!(d["wal_bytes"].as_u64().expect("wal_bytes") > 65536, "{d}");
+    let warnings = d["warnings"].as_array().expect("warnings");
+    assert!(warnings.iter().any(|w| w.as_str().is_some_and(|w| w.contains("limit 65536"))), "{d}");
+    drop(reader);
 }

@@ -11,8 +11,6 @@ use rusqlite::{Connection, OpenFlags};
 use crate::args::DoctorArgs;
 use crate::error::CliError;
 
-/// A WAL file larger than this suggests checkpoints are not running.
-const WAL_WARN_BYTES: u64 = 64 * 1024 * 1024;
 /// A WAL file this many times the database (and over [`WAL_RATIO_MIN_BYTES`]) suggests the same.
 const WAL_WARN_RATIO: u64 = 4;
 /// Below this size a WAL file is never called large (a fresh WAL is ~4 MiB before its first checkpoint).
@@ -57,6 +55,8 @@ pub struct Diagnosis {
     pub db_bytes: u64,
     /// Size of `PATH-wal`, bytes (0 when absent).
     pub wal_bytes: u64,
+    /// The WAL size above which the WAL counts as starving (`--wal-limit`).
+    pub wal_limit_bytes: u64,
     /// `PRAGMA freelist_count` (unused pages).
     pub freelist_count: u64,
     /// `PRAGMA quick_check` returned `ok`.
@@ -77,7 +77,7 @@ pub struct Diagnosis {
 /// The file does not exist or is not a file (usage, exit 2), or SQLite cannot read it: not a
 /// database, truncated or damaged (exit 1, naming the file and SQLite's code).
 pub fn run(args: DoctorArgs) -> Result<ExitCode, CliError> {
-    let diagnosis = diagnose(&args.path)?;
+    let diagnosis = diagnose(&args.path, args.wal_limit)?;
     if args.json {
         let line =
             serde_json::to_string(&diagnosis).map_err(|e| CliError::Worker(format!("encoding JSON: {e}")))?;
@@ -92,7 +92,7 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode, CliError> {
 ///
 /// # Errors
 /// See [`run`].
-pub fn diagnose(path: &Path) -> Result<Diagnosis, CliError> {
+pub fn diagnose(path: &Path, wal_limit_bytes: u64) -> Result<Diagnosis, CliError> {
     let meta = std::fs::metadata(path)
         .map_err(|e| CliError::usage("PATH", format!("cannot read {}: {e}", path.display())))?;
     if !meta.is_file() {
@@ -138,13 +138,12 @@ pub fn diagnose(path: &Path) -> Result<Diagnosis, CliError> {
              set PRAGMA journal_mode=WAL once"
         ));
     }
-    if wal_bytes > WAL_WARN_BYTES
+    if wal_bytes > wal_limit_bytes
         || (wal_bytes > WAL_RATIO_MIN_BYTES && wal_bytes > WAL_WARN_RATIO * db_bytes)
     {
         warnings.push(format!(
-            "the WAL file is {} MiB ({}× the database): checkpoints may not be running \
-             (a long-lived reader, or wal_autocheckpoint disabled)",
-            wal_bytes / (1024 * 1024),
+            "the WAL file is {wal_bytes} bytes (limit {wal_limit_bytes}; {}× the database): \
+             checkpoints may not be running (a long-lived reader, or wal_autocheckpoint disabled)",
             wal_bytes.checked_div(db_bytes).unwrap_or(0)
         ));
     }
@@ -166,6 +165,7 @@ pub fn diagnose(path: &Path) -> Result<Diagnosis, CliError> {
         page_count,
         db_bytes,
         wal_bytes,
+        wal_limit_bytes,
         freelist_count,
         quick_check_ok,
         quick_check: if quick_check_ok { Vec::new() } else { quick },
@@ -240,7 +240,7 @@ fn render(d: &Diagnosis) -> String {
     let _ = writeln!(out, "  journal mode     {}", d.journal_mode);
     let _ = writeln!(out, "  page size        {} bytes", d.page_size);
     let _ = writeln!(out, "  page count       {} ({} bytes on disk)", d.page_count, d.db_bytes);
-    let _ = writeln!(out, "  WAL file         {} bytes", d.wal_bytes);
+    let _ = writeln!(out, "  WAL file         {} bytes (limit {})", d.wal_bytes, d.wal_limit_bytes);
     let _ = writeln!(out, "  freelist         {} pages", d.freelist_count);
     let _ = writeln!(
         out,
@@ -325,7 +325,7 @@ tmpfs /tmp tmpfs rw 0 0
     fn missing_file_is_usage_and_not_created() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("missing.db");
-        let err = diagnose(&path).expect_err("missing");
+        let err = diagnose(&path, sqlretry::sqlite::DEFAULT_WAL_LIMIT).expect_err("missing");
         assert!(matches!(err, CliError::Usage { .. }));
         assert!(!path.exists());
     }

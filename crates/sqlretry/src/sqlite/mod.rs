@@ -11,6 +11,8 @@
 //! - [`Store::write_if_version`]: the optimistic write after slow work ([`Outcome`]).
 //! - [`StateStore`]: key → value state (bytes or JSON).
 //! - [`FileLock`]: a retried exclusive file lock with atomic writes.
+//! - [`WalWatch`]: notices a WAL that a long-lived reader keeps from being checkpointed, warns,
+//!   exports its size and checkpoints it once the reader lets go.
 //!
 //! # Which errors are retried
 //!
@@ -53,6 +55,7 @@ mod profile;
 mod queue;
 mod state_store;
 mod store;
+mod wal_watch;
 mod write_tx;
 
 pub use classify::{RETRYABLE_CODES, SQLITE_BUSY, SQLITE_LOCKED, classify_code, code_name, extended_code};
@@ -62,3 +65,4 @@ pub use optimistic::{Outcome, SkipReason};
 pub use profile::{ConnectionProfile, JournalMode, OpenError, OpenErrorKind, Synchronous, WalFallback};
 pub use state_store::{StateError, StateOpenError, StateStore};
 pub use store::{Store, StoreOptions};
+pub use wal_watch::{DEFAULT_CHECKPOINT_BUDGET, DEFAULT_WAL_LIMIT, WalCheck, WalWatch};
