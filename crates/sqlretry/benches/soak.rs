@@ -17,7 +17,7 @@ use std::io::{BufRead, BufReader, Read as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
@@ -64,61 +64,56 @@ fn stop_on_stdin_eof() -> Arc<AtomicBool> {
     stop
 }
 
+/// `threads` threads, each writing its own sequential ids with `write` until `stop`; how many
+/// each had acknowledged (a failed write is counted in `failed` and its id tried again).
+fn write_until(
+    threads: i64,
+    base: i64,
+    stop: &AtomicBool,
+    failed: &AtomicU64,
+    write: impl Fn(i64) -> Result<usize, ()> + Sync,
+) -> Vec<i64> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let write = &write;
+                s.spawn(move || {
+                    let mut n = 0;
+                    while !stop.load(Ordering::Relaxed) {
+                        match write(base + t * THREAD_IDS + n) {
+                            Ok(_) => n += 1,
+                            Err(()) => {
+                                failed.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                    n
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
 fn child(role: &str, db: &Path) {
     let stop = stop_on_stdin_eof();
     let base = role_base(role);
-    let failed = std::sync::atomic::AtomicU64::new(0);
+    let failed = AtomicU64::new(0);
     let acked: Vec<i64> = match role {
         "store" => {
             let store = Store::open(db).unwrap();
-            std::thread::scope(|s| {
-                let threads: Vec<_> = (0..2_i64)
-                    .map(|t| {
-                        let (store, stop, failed) = (store.clone(), &stop, &failed);
-                        s.spawn(move || {
-                            let mut n = 0;
-                            while !stop.load(Ordering::Relaxed) {
-                                let id = base + t * THREAD_IDS + n;
-                                match store.write(|tx| {
-                                    tx.execute("INSERT INTO items (id, v) VALUES (?1, 'store')", [id])
-                                }) {
-                                    Ok(_) => n += 1,
-                                    Err(_) => {
-                                        failed.fetch_add(1, Ordering::Relaxed);
-                                    }
-                                }
-                            }
-                            n
-                        })
-                    })
-                    .collect();
-                threads.into_iter().map(|t| t.join().unwrap()).collect()
+            write_until(2, base, &stop, &failed, |id| {
+                store
+                    .write(|tx| tx.execute("INSERT INTO items (id, v) VALUES (?1, 'store')", [id]))
+                    .map_err(drop)
             })
         }
         "writer" => {
             let writer = Writer::open(db, WriterOptions::default()).unwrap();
-            let acked = std::thread::scope(|s| {
-                let threads: Vec<_> = (0..4_i64)
-                    .map(|t| {
-                        let (writer, stop, failed) = (writer.clone(), &stop, &failed);
-                        s.spawn(move || {
-                            let mut n = 0;
-                            while !stop.load(Ordering::Relaxed) {
-                                let id = base + t * THREAD_IDS + n;
-                                match writer.submit(move |tx| {
-                                    tx.execute("INSERT INTO items (id, v) VALUES (?1, 'writer')", [id])
-                                }) {
-                                    Ok(_) => n += 1,
-                                    Err(_) => {
-                                        failed.fetch_add(1, Ordering::Relaxed);
-                                    }
-                                }
-                            }
-                            n
-                        })
-                    })
-                    .collect();
-                threads.into_iter().map(|t| t.join().unwrap()).collect()
+            let acked = write_until(4, base, &stop, &failed, |id| {
+                writer
+                    .submit(move |tx| tx.execute("INSERT INTO items (id, v) VALUES (?1, 'writer')", [id]))
+                    .map_err(drop)
             });
             writer.shutdown().unwrap();
             acked
