@@ -150,6 +150,10 @@ pub struct DoctorArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// The WAL size, in bytes, above which the WAL counts as starving (checkpoints not completing):
+    /// a warning, as the library's `WalWatch` gives (default: its 64 MiB).
+    #[arg(long, value_name = "BYTES", default_value_t = sqlretry::sqlite::DEFAULT_WAL_LIMIT)]
+    pub wal_limit: u64,
 }
 
 /// `sqlretry dead-letters list|replay DB`.
@@ -246,5 +250,56 @@ mod tests {
     #[test]
     fn zero_duration_is_rejected() {
         assert!(Cli::try_parse_from(["sqlretry", "stress", "--duration", "0s"]).is_err());
+    }
+
+    /// Every flag and subcommand name the parser knows, walked from clap's own description.
+    fn words() -> Vec<String> {
+        fn walk(command: &clap::Command, out: &mut Vec<String>) {
+            out.push(command.get_name().to_owned());
+            for arg in command.get_arguments() {
+                out.extend(arg.get_long().map(|l| format!("--{l}")));
+                out.extend(arg.get_short().map(|s| format!("-{s}")));
+                out.extend(arg.get_possible_values().iter().map(|v| v.get_name().to_owned()));
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, out);
+            }
+        }
+        let mut out = Vec::new();
+        walk(&Cli::command(), &mut out);
+        out
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Any argument vector — the parser's own words, `--flag=value` pairs, numbers, durations
+        /// and arbitrary text in any order — parses or is a clap error; never a panic.
+        #[test]
+        fn any_argument_vector_parses_or_is_an_error(
+            picks in proptest::collection::vec(
+                (0..64_usize, proptest::prop_oneof![
+                    proptest::prelude::any::<String>(),
+                    "-?[0-9]{1,22}",
+                    "[0-9]{1,12}(ns|us|ms|s|m|h|d|)",
+                    "[a-z_-]{0,10}",
+                ], 0..3_u8),
+                0..8,
+            ),
+        ) {
+            let words = words();
+            let args: Vec<String> = picks
+                .into_iter()
+                .map(|(i, text, how)| {
+                    let word = &words[i % words.len()];
+                    match how {
+                        0 => word.clone(),
+                        1 => format!("{word}={text}"),
+                        _ => text,
+                    }
+                })
+                .collect();
+            let _ = Cli::try_parse_from(std::iter::once("sqlretry".to_owned()).chain(args));
+        }
     }
 }

@@ -654,3 +654,78 @@ fn a_retryable_error_inside_a_group_reruns_the_whole_group() {
     assert_eq!(vs, ["0", "1", "2"], "each member's row once: the failed attempt was rolled back whole");
     assert_eq!(store.write_stats().snapshot().retries, 1, "{:?}", store.write_stats().snapshot());
 }
+
+/// Permanent errors — a value over SQLITE_MAX_LENGTH (SQLITE_TOOBIG), a schema mismatch (a column
+/// the table lacks: SQLITE_ERROR), a constraint violation — through `Store::write` and inside a
+/// `Store::write_grouped` group: one attempt, only that write fails, SQLite's original error kept.
+#[test]
+fn permanent_errors_alone_or_inside_a_group_are_attempted_once_with_the_original_error() {
+    let (_dir, store) = store_with_row("taken");
+    let bad = |n: i64, tx: &Connection| match n {
+        // zeroblob(2e9) is over SQLite's 1e9-byte limit, without allocating it.
+        1 => tx.execute("INSERT INTO t (id, v) VALUES (-1, zeroblob(2000000000))", []),
+        3 => tx.execute("INSERT INTO t (id, v, missing) VALUES (-3, 'x', 1)", []),
+        5 => tx.execute("INSERT INTO t (id, v) VALUES (-5, 'taken')", []),
+        _ => tx.execute("INSERT INTO t (id, v) VALUES (?1, ?1)", [n]),
+    };
+    let want = |n: i64| match n {
+        1 => "SQLITE_TOOBIG",
+        3 => "SQLITE_ERROR",
+        _ => "SQLITE_CONSTRAINT_UNIQUE",
+    };
+    for n in [1, 3, 5] {
+        let mut ran = 0;
+        let err = store
+            .write(|tx| {
+                ran += 1;
+                bad(n, tx)
+            })
+            .unwrap_err();
+        assert_eq!((ran, err.attempts(), err.reason()), (1, 1, StopReason::Permanent), "{err}");
+        assert_eq!(extended_code(err.inner()).map(code_name), Some(want(n)), "{err}");
+    }
+    let runs: Arc<Vec<std::sync::atomic::AtomicU32>> = Arc::new((0..6).map(|_| Default::default()).collect());
+    let results: Vec<_> = std::thread::scope(|s| {
+        let (open, gate) = hold_turn(s, &store);
+        let writers: Vec<_> = (0..6_i64)
+            .map(|n| {
+                let (writer, runs) = (store.clone(), Arc::clone(&runs));
+                let w = s.spawn(move || {
+                    writer.write_grouped(move |tx| {
+                        runs[n as usize].fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        tx.execute("INSERT INTO t (id, v) VALUES (?1, NULL)", [1000 + n])?;
+                        bad(n, tx)
+                    })
+                });
+                wait_for_grouped(&store, n as usize + 1);
+                w
+            })
+            .collect();
+        open.send(()).unwrap();
+        gate.join().unwrap();
+        writers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    for (n, result) in (0_i64..).zip(&results) {
+        match (n, result) {
+            (1 | 3 | 5, Err(e)) => {
+                assert_eq!((e.attempts(), e.reason()), (1, StopReason::Permanent), "{e}");
+                assert_eq!(extended_code(e.inner()).map(code_name), Some(want(n)), "{e}");
+            }
+            (0 | 2 | 4, Ok(1)) => {}
+            (n, other) => panic!("write {n}: {other:?}"),
+        }
+    }
+    let runs: Vec<u32> = runs.iter().map(|r| r.load(std::sync::atomic::Ordering::SeqCst)).collect();
+    // The failing writes ran once. Member 0 ran before the group's first rejection, so it ran
+    // again in the same transaction, this time in its own savepoint (group.rs: `run_members`).
+    assert_eq!(runs, [2, 1, 1, 1, 1, 1], "nothing was retried");
+    let conn = Connection::open(store.path()).unwrap();
+    let ids: Vec<i64> = conn
+        .prepare("SELECT id FROM t WHERE id >= 0 AND id <> 1 ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(ids, [0, 2, 4, 1000, 1002, 1004], "the failed writes left nothing");
+}

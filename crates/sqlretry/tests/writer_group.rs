@@ -523,3 +523,64 @@ fn a_generic_replay_restores_a_typed_lanes_dead_letters_and_refuses_non_inserts(
     let store = DeadLetterStore::open(DeadLetterStore::path_beside(&path)).unwrap();
     assert_eq!(store.list(None).unwrap().iter().map(|l| l.id).collect::<Vec<_>>(), vec![bad, bad_blank]);
 }
+
+/// Permanent errors inside a group — a value over SQLITE_MAX_LENGTH (SQLITE_TOOBIG), a schema
+/// mismatch (a column the table lacks: SQLITE_ERROR), a constraint violation — each request runs
+/// once, fails alone with SQLite's original code, and the rest of its group commits.
+#[test]
+fn permanent_errors_inside_a_group_run_once_and_fail_alone_with_the_original_code() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("permanent.db");
+    let writer = writer(&path, WriterOptions::default());
+    writer.submit(insert_item(1)).unwrap(); // the id the constraint violation collides with
+    let gate = Gate::close(&writer);
+    let runs: Arc<Vec<AtomicU32>> = Arc::new((0..6).map(|_| AtomicU32::new(0)).collect());
+    let pending: Vec<_> = (0..6_usize)
+        .map(|n| {
+            let runs = Arc::clone(&runs);
+            writer
+                .enqueue(move |tx| {
+                    runs[n].fetch_add(1, Ordering::SeqCst);
+                    let id = 100 + n as i64;
+                    // A row first: a failing request's row must vanish with it.
+                    tx.execute("INSERT INTO items (id, v) VALUES (?1, 'ok')", [id])?;
+                    match n {
+                        // zeroblob(2e9) is over SQLite's 1e9-byte limit, without allocating it.
+                        1 => tx.execute("INSERT INTO items (id, v) VALUES (?1, zeroblob(2000000000))", [-id]),
+                        3 => tx.execute("INSERT INTO items (id, v, missing) VALUES (?1, 'x', 1)", [-id]),
+                        5 => tx.execute("INSERT INTO items (id, v) VALUES (1, 'taken')", []),
+                        _ => Ok(1),
+                    }
+                })
+                .unwrap()
+        })
+        .collect();
+    wait_until_queued(&writer, 6);
+    gate.open();
+    for (n, p) in pending.into_iter().enumerate() {
+        let code = |e: &rusqlite::Error| sqlretry::sqlite::extended_code(e).map(sqlretry::sqlite::code_name);
+        match (n, p.wait()) {
+            (1, Err(WriteError::Rejected(e))) => assert_eq!(code(&e), Some("SQLITE_TOOBIG"), "{e}"),
+            (3, Err(WriteError::Rejected(e))) => {
+                assert_eq!(code(&e), Some("SQLITE_ERROR"), "{e}");
+                assert!(e.to_string().contains("missing"), "the original message: {e}");
+            }
+            (5, Err(WriteError::Rejected(e))) => {
+                assert_eq!(code(&e), Some("SQLITE_CONSTRAINT_PRIMARYKEY"), "{e}");
+            }
+            (0 | 2 | 4, Ok(1)) => {}
+            (n, other) => panic!("request {n}: {other:?}"),
+        }
+    }
+    let runs: Vec<u32> = runs.iter().map(|r| r.load(Ordering::SeqCst)).collect();
+    // The failing requests ran once. Request 0 ran before the group's first rejection, so it ran
+    // again in the same transaction, this time in its own savepoint (`run_members`).
+    assert_eq!(runs, [2, 1, 1, 1, 1, 1], "nothing was retried");
+    let m = writer.shutdown().unwrap();
+    assert_eq!((m.retries_total, m.requests_rejected, m.batch_failures), (0, 3, 0), "{m:?}");
+    assert_eq!(count(&path, "SELECT count(*) FROM items WHERE id >= 100"), 3);
+    assert_eq!(count(&path, "SELECT count(*) FROM items WHERE id IN (100, 102, 104)"), 3);
+    // The schema, the first insert, the gate and the six in one group.
+    assert_eq!(m.batches_written, 4, "{m:?}");
+}

@@ -11,8 +11,6 @@ use rusqlite::{Connection, OpenFlags};
 use crate::args::DoctorArgs;
 use crate::error::CliError;
 
-/// A WAL file larger than this suggests checkpoints are not running.
-const WAL_WARN_BYTES: u64 = 64 * 1024 * 1024;
 /// A WAL file this many times the database (and over [`WAL_RATIO_MIN_BYTES`]) suggests the same.
 const WAL_WARN_RATIO: u64 = 4;
 /// Below this size a WAL file is never called large (a fresh WAL is ~4 MiB before its first checkpoint).
@@ -57,6 +55,8 @@ pub struct Diagnosis {
     pub db_bytes: u64,
     /// Size of `PATH-wal`, bytes (0 when absent).
     pub wal_bytes: u64,
+    /// The WAL size above which the WAL counts as starving (`--wal-limit`).
+    pub wal_limit_bytes: u64,
     /// `PRAGMA freelist_count` (unused pages).
     pub freelist_count: u64,
     /// `PRAGMA quick_check` returned `ok`.
@@ -74,9 +74,10 @@ pub struct Diagnosis {
 /// Runs `sqlretry doctor`: prints the diagnosis; exit 0 when quick_check passes, 1 otherwise.
 ///
 /// # Errors
-/// The file does not exist or is not a file (usage, exit 2), or SQLite cannot read it.
+/// The file does not exist or is not a file (usage, exit 2), or SQLite cannot read it: not a
+/// database, truncated or damaged (exit 1, naming the file and SQLite's code).
 pub fn run(args: DoctorArgs) -> Result<ExitCode, CliError> {
-    let diagnosis = diagnose(&args.path)?;
+    let diagnosis = diagnose(&args.path, args.wal_limit)?;
     if args.json {
         let line =
             serde_json::to_string(&diagnosis).map_err(|e| CliError::Worker(format!("encoding JSON: {e}")))?;
@@ -91,7 +92,7 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode, CliError> {
 ///
 /// # Errors
 /// See [`run`].
-pub fn diagnose(path: &Path) -> Result<Diagnosis, CliError> {
+pub fn diagnose(path: &Path, wal_limit_bytes: u64) -> Result<Diagnosis, CliError> {
     let meta = std::fs::metadata(path)
         .map_err(|e| CliError::usage("PATH", format!("cannot read {}: {e}", path.display())))?;
     if !meta.is_file() {
@@ -107,24 +108,24 @@ pub fn diagnose(path: &Path) -> Result<Diagnosis, CliError> {
     let conn = open_read_only(path, immutable)?;
     let int = |pragma: &str| -> Result<i64, CliError> {
         conn.pragma_query_value(None, pragma, |row| row.get::<_, i64>(0))
-            .map_err(CliError::sqlite(format!("PRAGMA {pragma}")))
+            .map_err(damaged(path, &format!("PRAGMA {pragma}")))
     };
     let journal_mode: String = if immutable {
         // An immutable connection reports "delete"; WAL mode is persistent in the header.
         "wal".to_owned()
     } else {
         conn.pragma_query_value(None, "journal_mode", |row| row.get(0))
-            .map_err(CliError::sqlite("PRAGMA journal_mode"))?
+            .map_err(damaged(path, "PRAGMA journal_mode"))?
     };
     let page_size = u64::try_from(int("page_size")?).unwrap_or(0);
     let page_count = u64::try_from(int("page_count")?).unwrap_or(0);
     let freelist_count = u64::try_from(int("freelist_count")?).unwrap_or(0);
     let user_version = int("user_version")?;
-    let mut stmt = conn.prepare("PRAGMA quick_check").map_err(CliError::sqlite("PRAGMA quick_check"))?;
+    let mut stmt = conn.prepare("PRAGMA quick_check").map_err(damaged(path, "PRAGMA quick_check"))?;
     let quick: Vec<String> = stmt
         .query_map([], |row| row.get(0))
         .and_then(|rows| rows.collect())
-        .map_err(CliError::sqlite("PRAGMA quick_check"))?;
+        .map_err(damaged(path, "PRAGMA quick_check"))?;
     let quick_check_ok = quick.len() == 1 && quick[0] == "ok";
     let wal_bytes = std::fs::metadata(&wal_path).map(|m| m.len()).unwrap_or(0);
     let db_bytes = meta.len();
@@ -137,13 +138,12 @@ pub fn diagnose(path: &Path) -> Result<Diagnosis, CliError> {
              set PRAGMA journal_mode=WAL once"
         ));
     }
-    if wal_bytes > WAL_WARN_BYTES
+    if wal_bytes > wal_limit_bytes
         || (wal_bytes > WAL_RATIO_MIN_BYTES && wal_bytes > WAL_WARN_RATIO * db_bytes)
     {
         warnings.push(format!(
-            "the WAL file is {} MiB ({}× the database): checkpoints may not be running \
-             (a long-lived reader, or wal_autocheckpoint disabled)",
-            wal_bytes / (1024 * 1024),
+            "the WAL file is {wal_bytes} bytes (limit {wal_limit_bytes}; {}× the database): \
+             checkpoints may not be running (a long-lived reader, or wal_autocheckpoint disabled)",
             wal_bytes.checked_div(db_bytes).unwrap_or(0)
         ));
     }
@@ -165,6 +165,7 @@ pub fn diagnose(path: &Path) -> Result<Diagnosis, CliError> {
         page_count,
         db_bytes,
         wal_bytes,
+        wal_limit_bytes,
         freelist_count,
         quick_check_ok,
         quick_check: if quick_check_ok { Vec::new() } else { quick },
@@ -189,9 +190,26 @@ fn read_header(path: &Path) -> Result<Vec<u8>, CliError> {
         .and_then(|file| file.take(100).read_to_end(&mut header))
         .map_err(|e| CliError::usage("PATH", format!("cannot read {}: {e}", path.display())))?;
     if !header.is_empty() && !header.starts_with(b"SQLite format 3\0") {
-        return Err(CliError::usage("PATH", format!("{} is not a SQLite database", path.display())));
+        let notadb = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_NOTADB),
+            Some("no SQLite header".to_owned()),
+        );
+        return Err(damaged(path, "reading the header")(notadb));
     }
     Ok(header)
+}
+
+/// A SQLite error while inspecting `path`: the message names the file, what was being done and
+/// SQLite's code (`SQLITE_CORRUPT (11)`, `SQLITE_NOTADB (26)`); exit 1.
+fn damaged(path: &Path, what: &str) -> impl FnOnce(rusqlite::Error) -> CliError {
+    let path = path.display().to_string();
+    let what = what.to_owned();
+    move |error| {
+        let code = sqlretry::sqlite::extended_code(&error)
+            .map(|c| format!(" ({} {c})", sqlretry::sqlite::code_name(c)))
+            .unwrap_or_default();
+        CliError::sqlite(format!("{path}: {what}{code}"))(error)
+    }
 }
 
 /// Opens `path` read-only (never creating it), optionally as `immutable=1`.
@@ -212,7 +230,7 @@ fn open_read_only(path: &Path, immutable: bool) -> Result<Connection, CliError> 
     } else {
         Connection::open_with_flags(path, flags)
     };
-    opened.map_err(CliError::sqlite(format!("opening {} read-only", path.display())))
+    opened.map_err(damaged(path, "opening read-only"))
 }
 
 /// The human-readable report.
@@ -222,7 +240,7 @@ fn render(d: &Diagnosis) -> String {
     let _ = writeln!(out, "  journal mode     {}", d.journal_mode);
     let _ = writeln!(out, "  page size        {} bytes", d.page_size);
     let _ = writeln!(out, "  page count       {} ({} bytes on disk)", d.page_count, d.db_bytes);
-    let _ = writeln!(out, "  WAL file         {} bytes", d.wal_bytes);
+    let _ = writeln!(out, "  WAL file         {} bytes (limit {})", d.wal_bytes, d.wal_limit_bytes);
     let _ = writeln!(out, "  freelist         {} pages", d.freelist_count);
     let _ = writeln!(
         out,
@@ -307,7 +325,7 @@ tmpfs /tmp tmpfs rw 0 0
     fn missing_file_is_usage_and_not_created() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("missing.db");
-        let err = diagnose(&path).expect_err("missing");
+        let err = diagnose(&path, sqlretry::sqlite::DEFAULT_WAL_LIMIT).expect_err("missing");
         assert!(matches!(err, CliError::Usage { .. }));
         assert!(!path.exists());
     }

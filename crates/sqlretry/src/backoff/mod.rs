@@ -148,11 +148,12 @@ impl Iterator for Schedule {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn jitter() -> impl Strategy<Value = Jitter> {
+    /// Any jitter kind (shared with the retry loop's property tests).
+    pub(crate) fn jitter() -> impl Strategy<Value = Jitter> {
         prop_oneof![
             Just(Jitter::None),
             Just(Jitter::Full),
@@ -162,7 +163,8 @@ mod tests {
         ]
     }
 
-    fn exponential() -> impl Strategy<Value = ExponentialBuilder> {
+    /// Any valid exponential schedule: initial delay, multiplier, cap, jitter and seed.
+    pub(crate) fn exponential() -> impl Strategy<Value = ExponentialBuilder> {
         (0u64..10_000_000, 1.0f64..10.0, 0u64..1_000_000_000, jitter(), any::<u64>()).prop_map(
             |(initial, multiplier, extra, jitter, seed)| {
                 ExponentialBuilder::default()

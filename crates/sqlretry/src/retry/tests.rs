@@ -314,3 +314,54 @@ fn a_caller_deadline_earlier_than_the_policy_stops_before_a_sleep_that_would_pas
     assert_eq!(calls, 3);
     assert_eq!(sleeper.delays_ms(), [10, 20]);
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+    /// Every attempt fails and costs `cost_us`. Every sleep is at most the cap and ends by the
+    /// deadline, so the whole call ends within the deadline plus one attempt.
+    #[test]
+    fn the_retry_loop_never_sleeps_past_the_cap_or_the_deadline(
+        backoff in crate::backoff::tests::exponential(),
+        max_attempts in 1u32..300,
+        deadline_ms in 1u64..5_000,
+        cost_us in 0u64..300_000,
+    ) {
+        let cap = backoff.cap();
+        let deadline = Duration::from_millis(deadline_ms);
+        let policy = RetryPolicy::builder()
+            .max_attempts(max_attempts)
+            .backoff(backoff)
+            .deadline(deadline)
+            .build();
+        proptest::prop_assume!(policy.is_ok());
+        let policy = policy.unwrap();
+        let (clock, sleeper) = harness();
+        let cost = Duration::from_micros(cost_us);
+        let (mut calls, mut slept, mut late) = (0u32, 0usize, None);
+        let err = Retry::new(&policy)
+            .with_clock(&clock)
+            .with_sleeper(&sleeper)
+            .call(|| {
+                calls += 1;
+                // A sleep recorded since the last attempt has ended by now.
+                if sleeper.delays().len() > slept {
+                    slept = sleeper.delays().len();
+                    if clock.elapsed() > deadline {
+                        late = Some(clock.elapsed());
+                    }
+                }
+                clock.advance(cost);
+                Err::<(), _>(busy())
+            })
+            .unwrap_err();
+        proptest::prop_assert_eq!(late, None, "a sleep ended past the deadline {:?}", deadline);
+        for delay in sleeper.delays() {
+            proptest::prop_assert!(delay <= cap, "{:?} > cap {:?}", delay, cap);
+        }
+        proptest::prop_assert!(calls <= max_attempts);
+        proptest::prop_assert!(clock.elapsed() <= deadline + cost, "{:?} > {:?} + {:?}", clock.elapsed(), deadline, cost);
+        proptest::prop_assert!(matches!(err.reason(), StopReason::AttemptsExhausted | StopReason::DeadlineExceeded));
+        proptest::prop_assert_eq!(err.attempts(), calls);
+    }
+}

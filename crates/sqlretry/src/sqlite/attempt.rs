@@ -68,7 +68,11 @@ impl WriteSide {
             Ok(value)
         });
         self.lock_hold().record(began.elapsed(), self.path());
-        result
+        if result.is_ok() {
+            self.committed(&conn);
+        }
+        // An error about the file itself (full, I/O, read-only, corrupt) names it.
+        result.map_err(|e| super::file_errors::name_file(&conn, e))
     }
 
     /// The error of a wait that the deadline ended before SQLite was even asked: SQLITE_BUSY (the
@@ -166,7 +170,14 @@ mod tests {
 
     fn side(dir: &tempfile::TempDir) -> WriteSide {
         let profile = ConnectionProfile::default().with_busy_timeout(Duration::from_millis(50));
-        WriteSide::open(&dir.path().join("a.db"), &profile, Duration::ZERO, Duration::from_secs(1)).unwrap()
+        WriteSide::open(
+            &dir.path().join("a.db"),
+            &profile,
+            Duration::ZERO,
+            Duration::from_secs(1),
+            crate::sqlite::DEFAULT_WAL_LIMIT,
+        )
+        .unwrap()
     }
 
     #[test]

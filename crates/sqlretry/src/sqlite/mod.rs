@@ -16,6 +16,8 @@
 //! - [`Store::write_if_version`]: the optimistic write after slow work ([`Outcome`]).
 //! - [`StateStore`]: key → value state (bytes or JSON).
 //! - [`FileLock`]: a retried exclusive file lock with atomic writes.
+//! - [`WalWatch`]: notices a WAL that a long-lived reader keeps from being checkpointed, warns,
+//!   exports its size and checkpoints it once the reader lets go.
 //!
 //! # Which errors are retried
 //!
@@ -46,9 +48,11 @@
 
 pub(crate) mod attempt;
 mod classify;
+pub(crate) mod file_errors;
 mod file_lock;
 mod lock_hold;
 mod optimistic;
+pub(crate) mod permissions;
 pub(crate) mod process_lock;
 mod profile;
 pub(crate) mod savepoints;
@@ -56,6 +60,7 @@ mod state_store;
 mod store;
 mod store_config;
 mod turns;
+mod wal_watch;
 pub(crate) mod write_side;
 
 pub use classify::{RETRYABLE_CODES, SQLITE_BUSY, SQLITE_LOCKED, classify_code, code_name, extended_code};
@@ -65,3 +70,4 @@ pub use optimistic::{Outcome, SkipReason};
 pub use profile::{ConnectionProfile, JournalMode, OpenError, OpenErrorKind, Synchronous, WalFallback};
 pub use state_store::{StateError, StateOpenError, StateStore};
 pub use store::{Store, StoreOptions};
+pub use wal_watch::{DEFAULT_CHECKPOINT_BUDGET, DEFAULT_WAL_LIMIT, WalCheck, WalWatch};

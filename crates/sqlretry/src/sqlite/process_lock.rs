@@ -49,7 +49,7 @@ impl ProcessLock {
     pub(crate) fn beside(db: &Path) -> Option<ProcessLock> {
         let mut lock_path = db.as_os_str().to_owned();
         lock_path.push(".writer-lock");
-        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path);
+        let file = super::permissions::open_beside(db, Path::new(&lock_path));
         match file {
             Ok(file) => Some(ProcessLock {
                 file,

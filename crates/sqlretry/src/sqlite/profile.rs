@@ -36,7 +36,34 @@ impl JournalMode {
     }
 }
 
-/// SQLite's durability setting (`PRAGMA synchronous`).
+/// SQLite's durability setting (`PRAGMA synchronous`): what an acknowledgement — `Ok` from
+/// [`Store::write`](super::Store::write), a Writer request's `Ok`, an ingest flush — promises.
+///
+/// | level (WAL mode) | survives a process crash (SIGKILL, panic, OOM kill) | survives power loss or an OS crash |
+/// |---|---|---|
+/// | `Normal` (the default) | yes: every acknowledged commit | the file is never corrupted, but the last commits before the loss may be gone (WAL frames not yet fsynced; they are synced at checkpoints) |
+/// | `Full` | yes | yes: each commit fsyncs the WAL before it is acknowledged |
+/// | `Extra` | yes | yes, and the directory is synced too (a newly created file survives) |
+/// | `Off` | yes | no: the file can be corrupted |
+///
+/// Choose per Store or Writer with [`ConnectionProfile::with_synchronous`] (then
+/// [`StoreOptions::with_profile`](super::StoreOptions::with_profile) or
+/// `WriterOptions::with_profile`), or `sqlite.synchronous` in the configuration file. The cost of
+/// `Full` is one fsync per transaction: the group-commit Writer shares it among a group
+/// (BENCHMARKS.md, "Durability").
+///
+/// # Examples
+///
+/// ```
+/// use sqlretry::sqlite::{ConnectionProfile, StoreOptions, Synchronous};
+///
+/// let dir = tempfile::tempdir()?;
+/// let profile = ConnectionProfile::default().with_synchronous(Synchronous::Full);
+/// let store = StoreOptions::default().with_profile(profile).open(dir.path().join("ledger.db"))?;
+/// let level: i64 = store.read(|conn| conn.query_row("PRAGMA synchronous", [], |r| r.get(0)))?;
+/// assert_eq!(level, Synchronous::Full.level());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Synchronous {
@@ -260,8 +287,9 @@ impl ConnectionProfile {
     }
 }
 
-/// Refuses, before SQLite touches anything, a missing directory, a missing file that is not to be
-/// created, and a read-only file.
+/// Refuses, before SQLite touches anything, a missing directory, a read-only directory (no write
+/// bit: SQLite could not create its `-wal`/`-shm`/journal files there), a missing file that is not
+/// to be created, and a read-only file.
 fn check_file(path: &Path, create: bool) -> Result<(), OpenErrorKind> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
@@ -269,6 +297,9 @@ fn check_file(path: &Path, create: bool) -> Result<(), OpenErrorKind> {
     };
     if !dir.is_dir() {
         return Err(OpenErrorKind::MissingDirectory(dir.to_path_buf()));
+    }
+    if std::fs::metadata(dir).is_ok_and(|meta| meta.permissions().readonly()) {
+        return Err(OpenErrorKind::ReadOnlyDirectory(dir.to_path_buf()));
     }
     match std::fs::metadata(path) {
         Ok(meta) if meta.permissions().readonly() => Err(OpenErrorKind::ReadOnly),
@@ -380,6 +411,10 @@ pub enum OpenErrorKind {
     /// The file is read-only; writes could never succeed.
     #[error("the file is read-only")]
     ReadOnly,
+    /// The directory holding the file has no write permission: SQLite cannot create its `-wal`,
+    /// `-shm` or journal files beside the database, so writes could never succeed.
+    #[error("the directory {} is read-only (SQLite creates its -wal/-shm files there)", .0.display())]
+    ReadOnlyDirectory(PathBuf),
     /// WAL was asked for and SQLite kept another journal mode.
     #[error("WAL journal mode is not available here (journal_mode stays {actual})")]
     WalUnavailable {

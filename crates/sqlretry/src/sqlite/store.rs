@@ -43,6 +43,7 @@ pub struct StoreOptions {
     slow_lock_hold: Duration,
     barging_window: Duration,
     idle_readers: usize,
+    wal_limit: u64,
 }
 
 impl Default for StoreOptions {
@@ -54,6 +55,7 @@ impl Default for StoreOptions {
             slow_lock_hold: DEFAULT_SLOW_LOCK_HOLD,
             barging_window: Duration::from_micros(250),
             idle_readers: 4,
+            wal_limit: super::DEFAULT_WAL_LIMIT,
         }
     }
 }
@@ -94,6 +96,15 @@ impl StoreOptions {
     #[must_use]
     pub fn with_barging_window(mut self, window: Duration) -> Self {
         self.barging_window = window;
+        self
+    }
+
+    /// The WAL size above which the store warns, exports `sqlretry_wal_bytes` and checkpoints
+    /// once readers let it (checkpoint starvation; default 64 MiB, see
+    /// [`WalWatch`](super::WalWatch)).
+    #[must_use]
+    pub fn with_wal_limit(mut self, bytes: u64) -> Self {
+        self.wal_limit = bytes;
         self
     }
 
@@ -228,8 +239,13 @@ impl Store {
     ///
     /// As [`ConnectionProfile::open`].
     pub fn open_with(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store, OpenError> {
-        let side =
-            WriteSide::open(path.as_ref(), &options.profile, options.barging_window, options.slow_lock_hold)?;
+        let side = WriteSide::open(
+            path.as_ref(),
+            &options.profile,
+            options.barging_window,
+            options.slow_lock_hold,
+            options.wal_limit,
+        )?;
         Ok(Store {
             inner: Arc::new(Inner {
                 side: Arc::new(side),

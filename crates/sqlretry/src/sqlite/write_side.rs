@@ -13,6 +13,10 @@ use super::lock_hold::LockHold;
 use super::process_lock::ProcessLock;
 use super::profile::{ConnectionProfile, OpenError};
 use super::turns::WriteQueue;
+use super::wal_watch::WalWatch;
+
+/// A WAL check (one `stat`) after every this many commits.
+const WAL_CHECK_EVERY: u64 = 64;
 
 /// See the module docs.
 #[derive(Debug)]
@@ -27,6 +31,9 @@ pub(crate) struct WriteSide {
     /// Opened by the first attempt that asks for it (`None` inside: no lock file could be opened).
     process_lock: OnceLock<Option<ProcessLock>>,
     lock_hold: LockHold,
+    /// Checkpoint starvation: the WAL's size looked at after commits (see [`WalWatch`]).
+    wal_watch: WalWatch,
+    commits: std::sync::atomic::AtomicU64,
 }
 
 impl WriteSide {
@@ -37,6 +44,7 @@ impl WriteSide {
         profile: &ConnectionProfile,
         barging_window: Duration,
         slow_lock_hold: Duration,
+        wal_limit: u64,
     ) -> Result<WriteSide, OpenError> {
         let conn = profile.open(path)?;
         conn.busy_timeout(Duration::ZERO).map_err(|e| OpenError::sqlite(path, e))?;
@@ -48,6 +56,8 @@ impl WriteSide {
             turns: WriteQueue::new(barging_window),
             process_lock: OnceLock::new(),
             lock_hold: LockHold::new(slow_lock_hold),
+            wal_watch: WalWatch::new(path).with_limit(wal_limit),
+            commits: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -74,6 +84,16 @@ impl WriteSide {
     /// The writers' lock beside the database, opened on first use.
     pub(crate) fn process_lock(&self) -> Option<&ProcessLock> {
         self.process_lock.get_or_init(|| ProcessLock::beside(&self.path)).as_ref()
+    }
+
+    /// After a commit, on the write connection outside any transaction: every
+    /// [`WAL_CHECK_EVERY`] commits, the WAL's size against its limit — a warning, a gauge and a
+    /// checkpoint when a long-lived reader let it grow (see [`WalWatch`]).
+    pub(crate) fn committed(&self, conn: &Connection) {
+        let n = self.commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if n % WAL_CHECK_EVERY == WAL_CHECK_EVERY - 1 {
+            self.wal_watch.check(conn);
+        }
     }
 
     /// Whether another process made this one wait for the writers' lock lately.

@@ -121,7 +121,8 @@ impl Owner {
         path: &Path,
         config: WriterOptions,
     ) -> Result<(Arc<Shared>, Arc<Owner>), WriterError> {
-        let side = WriteSide::open(path, &config.profile, Duration::ZERO, DEFAULT_SLOW_LOCK_HOLD)?;
+        let side =
+            WriteSide::open(path, &config.profile, Duration::ZERO, DEFAULT_SLOW_LOCK_HOLD, config.wal_limit)?;
         Owner::start_on(Arc::new(side), config)
     }
 

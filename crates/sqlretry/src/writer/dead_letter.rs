@@ -117,6 +117,21 @@ impl DeadLetterStore {
         PathBuf::from(name)
     }
 
+    /// Opens (creating if needed) the store beside database `db` ([`path_beside`](Self::path_beside)),
+    /// giving a new file the database's permission bits (never wider: an existing wider file is
+    /// narrowed to them).
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open); [`WriterError::DeadLetterIo`] if the file cannot be created.
+    pub fn open_beside(db: impl AsRef<Path>) -> Result<Self, WriterError> {
+        let db = db.as_ref();
+        let path = Self::path_beside(db);
+        crate::sqlite::permissions::create_beside(db, &path)
+            .map_err(|source| WriterError::DeadLetterIo { path: path.clone(), source })?;
+        Self::open(path)
+    }
+
     /// Opens (creating if needed) the store at `path`.
     ///
     /// # Errors
@@ -290,7 +305,7 @@ pub(crate) fn replay(writer: &super::Writer, row_type: Option<&str>) -> Result<R
     if !path.exists() {
         return Ok(report);
     }
-    let mut store = DeadLetterStore::open(&path)?;
+    let mut store = DeadLetterStore::open_beside(writer.path())?;
     for letter in store.list(row_type)? {
         let refuse = |reason: String| RefusedLetter {
             id: letter.id,

@@ -29,7 +29,7 @@ impl Shared {
                 let mut slot = lock(&self.dead_letters);
                 let result = match &mut *slot {
                     Some(store) => store.append(row_type, insert_sql, rows, error),
-                    empty => DeadLetterStore::open(DeadLetterStore::path_beside(&self.path))
+                    empty => DeadLetterStore::open_beside(&self.path)
                         .and_then(|store| empty.insert(store).append(row_type, insert_sql, rows, error)),
                 };
                 if result.is_err() {

@@ -115,6 +115,15 @@ pub enum WriterError {
         /// Why.
         reason: String,
     },
+    /// The dead-letter file could not be created beside the database.
+    #[error("dead-letter store {path}: {source}", path = path.display())]
+    DeadLetterIo {
+        /// The dead-letter file.
+        path: std::path::PathBuf,
+        /// The file system's error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The dead-letter file exists but its table is not the one this version writes.
     #[error("dead-letter store {path}: {message}", path = path.display())]
     DeadLetterSchema {

@@ -27,6 +27,7 @@ pub struct WriterOptions {
     pub(crate) drop_timeout: Duration,
     pub(crate) alert_threshold: u64,
     pub(crate) process_lock: bool,
+    pub(crate) wal_limit: u64,
     /// Also told of every transaction's retries (a [`Store`](crate::sqlite::Store)'s write stats,
     /// for its grouped writes).
     pub(crate) also_observed_by: Option<std::sync::Arc<crate::observer::RetryStats>>,
@@ -44,6 +45,7 @@ impl Default for WriterOptions {
             drop_timeout: Duration::from_secs(10),
             alert_threshold: 10,
             process_lock: true,
+            wal_limit: crate::sqlite::DEFAULT_WAL_LIMIT,
             also_observed_by: None,
         }
     }
@@ -54,6 +56,15 @@ impl WriterOptions {
     #[must_use]
     pub fn with_name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
+        self
+    }
+
+    /// The WAL size above which the writer warns, exports `sqlretry_wal_bytes` and checkpoints
+    /// once readers let it (checkpoint starvation; default 64 MiB, see
+    /// [`WalWatch`](crate::sqlite::WalWatch)).
+    #[must_use]
+    pub fn with_wal_limit(mut self, bytes: u64) -> Self {
+        self.wal_limit = bytes;
         self
     }
 
