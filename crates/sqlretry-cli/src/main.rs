@@ -42,6 +42,8 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Some(Command::Stress(args)) => cmd::stress::run(args),
         Some(Command::Doctor(args)) => cmd::doctor::run(args),
         Some(Command::DeadLetters(command)) => cmd::dead_letters::run(command),
+        Some(Command::Serve(args)) => cmd::serve::run(args),
+        Some(Command::Load(args)) => cmd::load::run(args),
         Some(Command::Worker(args)) => {
             cmd::stress::process::worker_main(&args.order).map(|()| ExitCode::SUCCESS)
         }
