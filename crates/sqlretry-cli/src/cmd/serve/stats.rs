@@ -56,8 +56,11 @@ impl TickCounters {
 pub struct TickStats {
     /// The database file.
     pub db_path: String,
-    /// Requests waiting for the writer plus messages being written.
+    /// Messages waiting for their commit: those being written (each holds an in-flight permit)
+    /// or the writer's queue, whichever is larger (a queued message is both).
     pub queue_size: u64,
+    /// Messages and bodies being written now (bounded by `inflight_total`).
+    pub in_flight: u64,
     /// Transactions committed.
     pub batches_written: u64,
     /// Transactions that gave up after their retries.
@@ -104,7 +107,8 @@ impl TickStats {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         TickStats {
             db_path,
-            queue_size: writer.queue_depth + in_flight,
+            queue_size: writer.queue_depth.max(in_flight),
+            in_flight,
             batches_written: writer.batches_written,
             batch_failures: writer.batch_failures,
             ticks_written: load(&counters.written),
