@@ -78,7 +78,12 @@ fn a_foreign_lock_past_the_deadline_dead_letters_alerts_and_replay_restores() {
             ("SQLRETRY_SERVE_ALERT_BATCH_FAILURES", "2"),
         ],
     );
+    assert_eq!(http(&server.addr, "GET", "/readyz", "", &[]).0, 200);
     let lock = ForeignLock::take(&server.db);
+    // Alive, but not ready: the writer cannot commit.
+    assert_eq!(http(&server.addr, "GET", "/healthz", "", &[]).0, 200);
+    let (status, body) = http(&server.addr, "GET", "/readyz", "", &[]);
+    assert_eq!(status, 503, "{body}");
     for m in 0..3 {
         let (status, body) = http(&server.addr, "POST", "/api/ticks", &ticks_json("DL", m * 10, 10), &[]);
         assert_eq!(status, 500, "{body}");
@@ -108,6 +113,7 @@ fn a_foreign_lock_past_the_deadline_dead_letters_alerts_and_replay_restores() {
     receiver_thread.join().unwrap();
 
     lock.release();
+    assert_eq!(http(&server.addr, "GET", "/readyz", "", &[]).0, 200, "ready again once the lock is gone");
     server.sigterm();
     assert!(server.wait(Duration::from_secs(20)).success(), "{}", server.log_text());
     assert_eq!(server.rows(), 0);

@@ -60,3 +60,26 @@ async fn sigterm_drains_and_nothing_acknowledged_is_lost() {
     assert!(rows >= i64::try_from(acked.len() * 25).unwrap());
     assert!(std::net::TcpStream::connect(&server.addr).is_err(), "still listening after the drain");
 }
+
+#[test]
+fn sigint_drains_too_and_exits_0() {
+    let mut server = Server::start(&[], &[]);
+    let (status, _) = serve_common::http(&server.addr, "POST", "/api/ticks", &ticks_json("INT", 0, 3), &[]);
+    assert_eq!(status, 200);
+    let kill = std::process::Command::new("kill").args(["-INT", &server.pid().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let status = server.wait(Duration::from_secs(20));
+    assert!(status.success(), "exit {status:?}: {}", server.log_text());
+    assert_eq!(server.rows(), 3);
+}
+
+#[test]
+fn a_non_loopback_address_needs_allow_remote() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sqlretry"))
+        .args(["serve", "--db", "/nonexistent/never-created.db", "--listen", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--allow-remote"), "{stderr}");
+}
