@@ -46,7 +46,8 @@
 //! max_body = 1048576            # bytes per HTTP body or WebSocket message; larger: 413
 //! max_symbol_len = 32
 //! inflight_per_connection = 64  # unacknowledged messages a connection may have
-//! inflight_total = 4096         # messages being written at once, all connections
+//! inflight_total = 4096         # messages being written at once, all connections (memory held
+//!                               # by ingest stays below about inflight_total × max_body)
 //! drain_timeout = "10s"         # SIGTERM: how long in-flight writes may take to finish
 //! alert_batch_failures = 10     # spec 002's alert rules
 //! alert_success_rate = 0.95
