@@ -52,3 +52,18 @@ fn acknowledged_ticks_missing_from_the_file_exit_1() {
     assert_eq!(report["lost"], report["acknowledged"], "{report}");
     assert!(report["acknowledged"].as_u64().unwrap() > 0, "{report}");
 }
+
+#[test]
+fn max_stops_at_the_first_step_past_the_p99_bound() {
+    let server = Server::start(&[], &[]);
+    // No ack is that fast: the first step is past the bound, nothing is sustainable, exit 1.
+    let (code, out) = load(
+        &server,
+        &server.db,
+        &["--max", "--p99-bound", "1us", "--connections", "2", "--rate", "50", "--duration", "1s"],
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert_eq!(out["steps"].as_array().unwrap().len(), 1, "{out}");
+    assert_eq!(out["sustainable_ticks_per_second"], 0.0, "{out}");
+    assert_eq!(out["steps"][0]["lost"], 0, "{out}");
+}
