@@ -35,6 +35,10 @@ pub enum Command {
     /// List or replay the writer's dead letters (ingest batches that exhausted their retries).
     #[command(subcommand)]
     DeadLetters(DeadLettersCommand),
+    /// Spec 002's tick store as a service: WebSocket and HTTP ingest acknowledged after commit.
+    Serve(ServeArgs),
+    /// Spec 002's load test against a running `serve`: N connections × R ticks/s × D.
+    Load(LoadArgs),
     /// Internal: one worker process of `stress --mode processes`.
     #[command(name = "__worker", hide = true)]
     Worker(WorkerArgs),
@@ -186,6 +190,61 @@ pub struct DeadLettersReplayArgs {
     /// Configuration file for the Writer (TOML; `SQLRETRY_…` variables apply over it).
     #[arg(long, value_name = "FILE.toml")]
     pub config: Option<PathBuf>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of `sqlretry serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// The database file (created if missing, with the `ticks` table).
+    #[arg(long, value_name = "DB")]
+    pub db: PathBuf,
+    /// Configuration file (TOML, `[serve]` and the rest; `SQLRETRY_…` variables apply over it).
+    #[arg(long, value_name = "FILE.toml")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on (default `[serve] listen`, 127.0.0.1:8080; port 0 picks a free one).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Allow listening on an address other than loopback.
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// An `http://` URL receiving a JSON POST when an alert starts and ends.
+    #[arg(long, value_name = "URL")]
+    pub webhook: Option<String>,
+}
+
+/// Flags of `sqlretry load`.
+#[derive(Debug, Clone, Args)]
+pub struct LoadArgs {
+    /// The server's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// WebSocket connections.
+    #[arg(long, default_value_t = 20)]
+    pub connections: usize,
+    /// Ticks per second per connection.
+    #[arg(long, default_value_t = 500)]
+    pub rate: u64,
+    /// How long to send.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Ticks per WebSocket message.
+    #[arg(long, default_value_t = 10)]
+    pub batch: usize,
+    /// The server's database file: verify every acknowledged tick is there (else tick-stats' counts).
+    #[arg(long, value_name = "DB")]
+    pub db: Option<PathBuf>,
+    /// Ramp the rate up step by step until ack p99 exceeds `--p99-bound`; report the last rate within it.
+    #[arg(long)]
+    pub max: bool,
+    /// The ack latency bound of `--max`.
+    #[arg(long, default_value = "50ms", value_parser = parse_duration)]
+    pub p99_bound: Duration,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,

@@ -46,6 +46,9 @@ pub enum CliError {
     /// A worker process failed or reported something unreadable.
     #[error("worker process: {0}")]
     Worker(String),
+    /// `serve` or `load` failed at run time (a socket, the runtime, a drain past its deadline).
+    #[error("{0}")]
+    Service(String),
 }
 
 impl CliError {

@@ -1,6 +1,6 @@
 //! The `sqlretry` command-line tool: stress runs that compare write strategies on real SQLite
-//! contention, `doctor` for a database file, and `dead-letters list|replay` for the writer's dead
-//! letters.
+//! contention, `doctor` for a database file, `dead-letters list|replay` for the writer's dead
+//! letters, and `serve` / `load`: spec 002's tick store as a service and its load test.
 //!
 //! Thin by design (ripgrep style): raw flags ([`args`]) → a command ([`cmd`]) → an [`ExitCode`]:
 //! 0 success, 1 a sqlretry strategy lost or failed writes (or a check failed), 2 bad usage.
@@ -42,6 +42,8 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Some(Command::Stress(args)) => cmd::stress::run(args),
         Some(Command::Doctor(args)) => cmd::doctor::run(args),
         Some(Command::DeadLetters(command)) => cmd::dead_letters::run(command),
+        Some(Command::Serve(args)) => cmd::serve::run(args),
+        Some(Command::Load(args)) => cmd::load::run(args),
         Some(Command::Worker(args)) => {
             cmd::stress::process::worker_main(&args.order).map(|()| ExitCode::SUCCESS)
         }

@@ -41,6 +41,19 @@
 //! batch_size = 500
 //! flush_interval = "100ms"
 //! capacity = 20000
+//!
+//! [serve]                       # `sqlretry serve`, the tick store service (spec 002)
+//! listen = "127.0.0.1:8080"     # other than loopback needs --allow-remote too
+//! max_body = 1048576            # bytes per HTTP body or WebSocket message; larger: 413
+//! max_symbol_len = 32
+//! inflight_per_connection = 64  # unacknowledged messages a connection may have
+//! inflight_total = 4096         # messages being written at once, all connections (memory held
+//!                               # by ingest stays below about inflight_total × max_body)
+//! drain_timeout = "10s"         # SIGTERM: how long in-flight writes may take to finish
+//! alert_batch_failures = 10     # spec 002's alert rules
+//! alert_success_rate = 0.95
+//! alert_retries_per_minute = 500
+//! webhook_url = "http://127.0.0.1:9000/alerts"  # optional; POSTed when an alert starts and ends
 //! ```
 //!
 //! An environment variable overrides one key: its path in capitals, dots as underscores, after
@@ -104,6 +117,8 @@ pub struct Config {
     pub writer: WriterConfig,
     /// The batched ingest path.
     pub ingest: IngestConfig,
+    /// The tick store service (`sqlretry serve`).
+    pub serve: ServeConfig,
 }
 
 /// `[retry.*]`: one policy per kind of operation.
@@ -320,6 +335,53 @@ impl Default for IngestConfig {
     }
 }
 
+/// `[serve]`: the tick store service (`sqlretry serve`, spec 002).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ServeConfig {
+    /// The address to listen on (default `127.0.0.1:8080`).
+    pub listen: String,
+    /// Largest HTTP body or WebSocket message, in bytes (default 1 MiB); larger ones get 413.
+    pub max_body: usize,
+    /// Longest symbol, in bytes (default 32).
+    pub max_symbol_len: usize,
+    /// Unacknowledged messages one WebSocket connection may have (default 64); past it the
+    /// server stops reading from that connection.
+    pub inflight_per_connection: usize,
+    /// Messages or bodies being written at once over all connections (default 4096); past it
+    /// WebSocket connections wait and HTTP answers 503.
+    pub inflight_total: usize,
+    /// How long a SIGTERM drain may take (default 10 s).
+    #[serde(with = "duration")]
+    pub drain_timeout: Duration,
+    /// Alert when more batches than this failed (default 10, spec 002).
+    pub alert_batch_failures: u64,
+    /// Alert when the batch success rate falls below this (default 0.95, spec 002).
+    pub alert_success_rate: f64,
+    /// Alert when more retries than this happened in the last minute (default 500, spec 002).
+    pub alert_retries_per_minute: u64,
+    /// An `http://` URL receiving a JSON POST when an alert starts and when it ends.
+    pub webhook_url: Option<String>,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            listen: "127.0.0.1:8080".into(),
+            max_body: 1 << 20,
+            max_symbol_len: 32,
+            inflight_per_connection: 64,
+            inflight_total: 4096,
+            drain_timeout: Duration::from_secs(10),
+            alert_batch_failures: 10,
+            alert_success_rate: 0.95,
+            alert_retries_per_minute: 500,
+            webhook_url: None,
+        }
+    }
+}
+
 /// Every key an environment variable may override, as a path into the file's tables.
 const KEYS: &[&str] = &[
     "retry.{kind}.preset",
@@ -347,6 +409,16 @@ const KEYS: &[&str] = &[
     "ingest.batch_size",
     "ingest.flush_interval",
     "ingest.capacity",
+    "serve.listen",
+    "serve.max_body",
+    "serve.max_symbol_len",
+    "serve.inflight_per_connection",
+    "serve.inflight_total",
+    "serve.drain_timeout",
+    "serve.alert_batch_failures",
+    "serve.alert_success_rate",
+    "serve.alert_retries_per_minute",
+    "serve.webhook_url",
 ];
 
 const KINDS: [&str; 5] = ["write", "read", "batch", "state_store", "file_lock"];
@@ -490,6 +562,10 @@ impl Config {
             ("writer.queue_capacity", w.queue_capacity),
             ("ingest.batch_size", i.batch_size),
             ("ingest.capacity", i.capacity),
+            ("serve.max_body", self.serve.max_body),
+            ("serve.max_symbol_len", self.serve.max_symbol_len),
+            ("serve.inflight_per_connection", self.serve.inflight_per_connection),
+            ("serve.inflight_total", self.serve.inflight_total),
         ] {
             if value == 0 {
                 return Err(ConfigError::invalid(field, 0, "must be at least 1"));
@@ -497,6 +573,13 @@ impl Config {
         }
         if i.flush_interval.is_zero() {
             return Err(ConfigError::invalid("ingest.flush_interval", "0s", "must be longer than zero"));
+        }
+        if !(0.0..=1.0).contains(&self.serve.alert_success_rate) {
+            return Err(ConfigError::invalid(
+                "serve.alert_success_rate",
+                self.serve.alert_success_rate,
+                "must be between 0 and 1",
+            ));
         }
         if i.capacity < i.batch_size {
             return Err(ConfigError::invalid(
@@ -798,8 +881,10 @@ mod tests {
                 {
                     "3ms"
                 }
-                "multiplier" | "ratio" | "jitter_factor" => "0.5",
+                "multiplier" | "ratio" | "jitter_factor" | "alert_success_rate" => "0.5",
                 "capacity" => "30000",
+                "listen" => "127.0.0.1:9",
+                "webhook_url" => "http://127.0.0.1:9/alerts",
                 _ => "3",
             };
             let var = format!("{ENV_PREFIX}{}", key.replace('.', "_").to_uppercase());
