@@ -11,6 +11,8 @@
 //! - [`Store::write_if_version`]: the optimistic write after slow work ([`Outcome`]).
 //! - [`StateStore`]: key → value state (bytes or JSON).
 //! - [`FileLock`]: a retried exclusive file lock with atomic writes.
+//! - [`write_on`] / [`write_on_until`]: the whole-transaction retry on a connection you bring (from
+//!   a pool, from tokio-rusqlite's thread, your own).
 //!
 //! # Which errors are retried
 //!
@@ -51,6 +53,7 @@ mod profile;
 mod queue;
 mod state_store;
 mod store;
+mod transaction_on;
 mod write_tx;
 
 pub use classify::{RETRYABLE_CODES, SQLITE_BUSY, SQLITE_LOCKED, classify_code, code_name, extended_code};
@@ -60,3 +63,4 @@ pub use optimistic::{Outcome, SkipReason};
 pub use profile::{ConnectionProfile, JournalMode, OpenError, OpenErrorKind, Synchronous, WalFallback};
 pub use state_store::{StateError, StateOpenError, StateStore};
 pub use store::{Store, StoreOptions};
+pub use transaction_on::{write_on, write_on_until};
