@@ -9,6 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 export CARGO_TARGET_DIR="$PWD/target"
+# Smaller and faster debug builds: these binaries are run once, never debugged.
+export CARGO_PROFILE_DEV_DEBUG=0 CARGO_INCREMENTAL=0
 
 # crate directory → the rusqlite its Cargo.lock pins ("-": whatever the peer allows)
 crates=(
