@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
-use super::turns::Turn;
 use super::write_side::WriteSide;
 use crate::classify::Classify;
 use crate::deadline::Deadline;
@@ -59,7 +58,12 @@ impl WriteSide {
         let _held =
             if cross_process { self.process_lock().map(|lock| lock.hold_until(lock_until)) } else { None };
         let conn = self.conn();
-        let tx = begin_polled(&conn, lock_until, &turn)?;
+        let (tx, waited) = begin_polled(&conn, lock_until)?;
+        if waited {
+            // This process's writers then write in streaks instead of handing SQLite's lock
+            // back to the other processes at once.
+            turn.contended();
+        }
         let began = Instant::now();
         let result = body(&conn).and_then(|(value, commit)| {
             if commit {
@@ -95,23 +99,14 @@ pub(crate) fn timed_out(path: &std::path::Path, waiting_for: &str) -> rusqlite::
 
 /// `BEGIN IMMEDIATE`, polled while another connection holds SQLite's lock (see [`POLL_FIRST`])
 /// until `wait_until` (the last pause is cut short to end there, for one last poll); then the last
-/// SQLITE_BUSY is returned. A holder that had to wait tells the turns ([`Turn::contended`]): this
-/// process's writers then write in streaks instead of handing SQLite's lock back at once.
-fn begin_polled<'c>(
-    conn: &'c Connection,
-    wait_until: Instant,
-    turn: &Turn<'_>,
-) -> rusqlite::Result<WriteTx<'c>> {
+/// SQLITE_BUSY is returned. With the transaction: whether it had to wait for it. Also used by
+/// [`write_on`](super::write_on) on a connection the caller brings.
+pub(crate) fn begin_polled(conn: &Connection, wait_until: Instant) -> rusqlite::Result<(WriteTx<'_>, bool)> {
     let mut pause = POLL_FIRST;
     let mut waited = false;
     loop {
         match WriteTx::begin(conn) {
-            Ok(tx) => {
-                if waited {
-                    turn.contended();
-                }
-                return Ok(tx);
-            }
+            Ok(tx) => return Ok((tx, waited)),
             Err(e) if e.classify().is_retryable() => {
                 let now = Instant::now();
                 if now >= wait_until {
@@ -127,7 +122,7 @@ fn begin_polled<'c>(
 }
 
 /// An open write transaction; rolled back on drop unless [`WriteTx::commit`] succeeded.
-struct WriteTx<'c> {
+pub(crate) struct WriteTx<'c> {
     conn: &'c Connection,
     open: bool,
 }
@@ -143,9 +138,14 @@ impl<'c> WriteTx<'c> {
         Ok(WriteTx { conn, open: true })
     }
 
+    /// The connection, inside the transaction.
+    pub(crate) fn conn(&self) -> &'c Connection {
+        self.conn
+    }
+
     /// `COMMIT`. On an error (SQLITE_BUSY at COMMIT included) the transaction is rolled back when
     /// `self` is dropped, and the caller's policy re-runs it whole (DESIGN §3.4).
-    fn commit(mut self) -> rusqlite::Result<()> {
+    pub(crate) fn commit(mut self) -> rusqlite::Result<()> {
         self.conn.prepare_cached("COMMIT")?.execute([])?;
         self.open = false;
         Ok(())

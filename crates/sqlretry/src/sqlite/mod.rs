@@ -18,6 +18,8 @@
 //! - [`FileLock`]: a retried exclusive file lock with atomic writes.
 //! - [`WalWatch`]: notices a WAL that a long-lived reader keeps from being checkpointed, warns,
 //!   exports its size and checkpoints it once the reader lets go.
+//! - [`write_on`] / [`write_on_until`]: the whole-transaction retry on a connection you bring (from
+//!   a pool, from tokio-rusqlite's thread, your own).
 //!
 //! # Which errors are retried
 //!
@@ -59,6 +61,7 @@ pub(crate) mod savepoints;
 mod state_store;
 mod store;
 mod store_config;
+mod transaction_on;
 mod turns;
 mod wal_watch;
 pub(crate) mod write_side;
@@ -70,4 +73,5 @@ pub use optimistic::{Outcome, SkipReason};
 pub use profile::{ConnectionProfile, JournalMode, OpenError, OpenErrorKind, Synchronous, WalFallback};
 pub use state_store::{StateError, StateOpenError, StateStore};
 pub use store::{Store, StoreOptions};
+pub use transaction_on::{write_on, write_on_until};
 pub use wal_watch::{DEFAULT_CHECKPOINT_BUDGET, DEFAULT_WAL_LIMIT, WalCheck, WalWatch};
