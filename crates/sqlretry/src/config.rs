@@ -40,6 +40,15 @@
 //! batch_size = 500
 //! flush_interval = "100ms"
 //! capacity = 20000
+//!
+//! [postgres]                    # PgStore (feature `postgres`); the URL is never logged with its password
+//! url = "postgres://app@127.0.0.1:5432/app"   # or SQLRETRY_POSTGRES_URL / DATABASE_URL (read by the caller)
+//! pool_size = 16
+//! isolation = "serializable"    # read-committed | repeatable-read | serializable
+//! mode = "whole-transaction"    # or cockroach-savepoint (SAVEPOINT cockroach_restart)
+//! connect_timeout = "5s"
+//! lock_timeout = "2s"           # optional: SET lock_timeout on each connection
+//! statement_timeout = "30s"     # optional: SET statement_timeout on each connection
 //! ```
 //!
 //! An environment variable overrides one key: its path in capitals, dots as underscores, after
@@ -92,6 +101,8 @@ pub struct Config {
     pub writer: WriterConfig,
     /// The batched ingest path.
     pub ingest: IngestConfig,
+    /// PostgreSQL (`PgStore`, feature `postgres`).
+    pub postgres: PostgresConfig,
 }
 
 /// `[retry.*]`: one policy per kind of operation.
@@ -309,6 +320,130 @@ impl Default for IngestConfig {
     }
 }
 
+/// `[postgres]`: where and how `PgStore` (feature `postgres`) connects. Its `Debug` hides the
+/// URL's password.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct PostgresConfig {
+    /// A libpq-style URL or key=value string (none: the caller supplies one).
+    pub url: Option<String>,
+    /// Connections in the pool (default 16).
+    pub pool_size: usize,
+    /// Isolation of writes (default serializable).
+    pub isolation: PgIsolation,
+    /// How a conflict is retried (default: the whole transaction).
+    pub mode: PgRetryMode,
+    /// Bound on opening one connection (default 5 s).
+    #[serde(with = "duration")]
+    pub connect_timeout: Duration,
+    /// `lock_timeout` of every connection (none: the server's).
+    #[serde(with = "opt_duration")]
+    pub lock_timeout: Option<Duration>,
+    /// `statement_timeout` of every connection (none: the server's).
+    #[serde(with = "opt_duration")]
+    pub statement_timeout: Option<Duration>,
+}
+
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        PostgresConfig {
+            url: None,
+            pool_size: 16,
+            isolation: PgIsolation::Serializable,
+            mode: PgRetryMode::WholeTransaction,
+            connect_timeout: Duration::from_secs(5),
+            lock_timeout: None,
+            statement_timeout: None,
+        }
+    }
+}
+
+impl PostgresConfig {
+    /// The URL with its password replaced by `***`, fit for logs.
+    #[must_use]
+    pub fn redacted_url(&self) -> Option<String> {
+        self.url.as_deref().map(redact_url)
+    }
+}
+
+impl std::fmt::Debug for PostgresConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresConfig")
+            .field("url", &self.redacted_url())
+            .field("pool_size", &self.pool_size)
+            .field("isolation", &self.isolation)
+            .field("mode", &self.mode)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("lock_timeout", &self.lock_timeout)
+            .field("statement_timeout", &self.statement_timeout)
+            .finish()
+    }
+}
+
+/// `url` with any password hidden: `postgres://user:***@host/db`, `password=***` in key=value form.
+#[must_use]
+pub fn redact_url(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        if let Some((userinfo, host)) = authority.rsplit_once('@')
+            && let Some((user, _password)) = userinfo.split_once(':')
+        {
+            let tail = redact_words(tail, '&');
+            return format!("{scheme}://{user}:***@{host}{tail}");
+        }
+        return format!("{scheme}://{authority}{}", redact_words(tail, '&'));
+    }
+    redact_words(url, ' ')
+}
+
+/// Replaces the value of every `password=` item in `text`, items separated by `separator`.
+fn redact_words(text: &str, separator: char) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, item) in text.split(separator).enumerate() {
+        if i > 0 {
+            out.push(separator);
+        }
+        let lower = item.to_ascii_lowercase();
+        let key_at = lower.find("password=");
+        match key_at {
+            Some(at) if at == 0 || lower[..at].ends_with('?') => {
+                out.push_str(&item[..at + "password=".len()]);
+                out.push_str("***");
+            }
+            _ => out.push_str(item),
+        }
+    }
+    out
+}
+
+/// The isolation level of PostgreSQL writes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum PgIsolation {
+    /// READ COMMITTED: no serialization errors, and read-modify-write silently loses updates.
+    ReadCommitted,
+    /// REPEATABLE READ: snapshot isolation; concurrent updates of one row fail with 40001.
+    RepeatableRead,
+    /// SERIALIZABLE (the default; CockroachDB's only level): every anomaly becomes 40001.
+    #[default]
+    Serializable,
+}
+
+/// How a PostgreSQL write is retried after a conflict.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum PgRetryMode {
+    /// ROLLBACK and run the whole transaction again on a (possibly) new connection (default).
+    #[default]
+    WholeTransaction,
+    /// CockroachDB's client-side protocol: `SAVEPOINT cockroach_restart` after BEGIN, `ROLLBACK TO
+    /// SAVEPOINT cockroach_restart` and run the body again inside the same transaction on 40001.
+    CockroachSavepoint,
+}
+
 /// Every key an environment variable may override, as a path into the file's tables.
 const KEYS: &[&str] = &[
     "retry.{kind}.preset",
@@ -336,6 +471,13 @@ const KEYS: &[&str] = &[
     "ingest.batch_size",
     "ingest.flush_interval",
     "ingest.capacity",
+    "postgres.url",
+    "postgres.pool_size",
+    "postgres.isolation",
+    "postgres.mode",
+    "postgres.connect_timeout",
+    "postgres.lock_timeout",
+    "postgres.statement_timeout",
 ];
 
 const KINDS: [&str; 5] = ["write", "read", "batch", "state_store", "file_lock"];
@@ -474,6 +616,7 @@ impl Config {
             ("writer.queue_capacity", w.queue_capacity),
             ("ingest.batch_size", i.batch_size),
             ("ingest.capacity", i.capacity),
+            ("postgres.pool_size", self.postgres.pool_size),
         ] {
             if value == 0 {
                 return Err(ConfigError::invalid(field, 0, "must be at least 1"));
@@ -747,6 +890,9 @@ mod tests {
                 "preset" => "reads",
                 "jitter" => "full",
                 "synchronous" => "full",
+                "url" => "postgres://u:p@h/db",
+                "isolation" => "repeatable-read",
+                "mode" => "cockroach-savepoint",
                 "foreign_keys" | "require_wal" | "process_lock" => "true",
                 k if k.ends_with("delay")
                     || k == "deadline"
@@ -771,5 +917,43 @@ mod tests {
         let c = Config::from_toml_str("[budget]\nratio = 0.2\nfloor_per_second = 0").unwrap();
         let policy = c.write_policy().unwrap();
         assert!(format!("{:?}", policy.budget()).contains("ratio: 0.2"));
+    }
+
+    #[test]
+    fn postgres_section_reads_from_toml_and_env_and_hides_the_password() {
+        let c = Config::from_toml_str(
+            "[postgres]\nurl = \"postgres://app:s3cret@db:5432/app\"\nisolation = \"read-committed\"\nlock_timeout = \"2s\"\n",
+        )
+        .unwrap()
+        .with_env([("SQLRETRY_POSTGRES_POOL_SIZE", "4"), ("SQLRETRY_POSTGRES_MODE", "cockroach-savepoint")])
+        .unwrap();
+        let pg = &c.postgres;
+        assert_eq!(
+            (pg.pool_size, pg.isolation, pg.mode),
+            (4, PgIsolation::ReadCommitted, PgRetryMode::CockroachSavepoint)
+        );
+        assert_eq!(pg.lock_timeout, Some(Duration::from_secs(2)));
+        assert_eq!(pg.redacted_url().as_deref(), Some("postgres://app:***@db:5432/app"));
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("s3cret") && debug.contains("app:***@db"), "{debug}");
+        let err = c.clone().with_env([("SQLRETRY_POSTGRES_POOL_SIZE", "0")]).unwrap().validate().unwrap_err();
+        assert_eq!(err.field(), Some("postgres.pool_size"));
+    }
+
+    #[test]
+    fn every_form_of_password_is_redacted() {
+        assert_eq!(
+            redact_url("postgresql://u:p%40ss@h/db?sslmode=disable"),
+            "postgresql://u:***@h/db?sslmode=disable"
+        );
+        assert_eq!(
+            redact_url("postgres://u@h/db?password=x&sslmode=disable"),
+            "postgres://u@h/db?password=***&sslmode=disable"
+        );
+        assert_eq!(
+            redact_url("host=h user=u password=secret dbname=d"),
+            "host=h user=u password=*** dbname=d"
+        );
+        assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
     }
 }

@@ -1,0 +1,99 @@
+//! THE transaction attempt on PostgreSQL: a pooled connection, BEGIN at the configured isolation,
+//! the idempotency key (if any), the caller's body (inside `SAVEPOINT cockroach_restart` in that
+//! mode), COMMIT — each wait bounded by the call's
+//! [`Deadline`] — and where a failure leaves the outcome: not committed, or unknown.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Instant;
+
+use deadpool_postgres::{Object, Pool};
+use tokio_postgres::Transaction;
+
+use super::classify::{PgError, is_connection_loss};
+use super::cockroach;
+use super::idempotent;
+use super::options::PgOptions;
+use crate::config::PgRetryMode;
+use crate::deadline::Deadline;
+
+/// The future a write's body returns: borrows the transaction, yields the value or the first
+/// PostgreSQL error (use `?` on every statement). Write it as `|tx| Box::pin(async move { … })`.
+pub type TxFuture<'t, T> = Pin<Box<dyn Future<Output = Result<T, tokio_postgres::Error>> + Send + 't>>;
+
+/// What a successful attempt found.
+pub(crate) enum Done<T> {
+    /// The body ran and COMMIT returned OK.
+    Committed(T),
+    /// The idempotency key was already recorded: an earlier attempt committed; the body did not run.
+    AlreadyCommitted,
+}
+
+/// One attempt of a whole transaction.
+pub(crate) async fn attempt<T, F>(
+    pool: &Pool,
+    options: &PgOptions,
+    deadline: Deadline,
+    key: Option<&str>,
+    body: &mut F,
+) -> Result<Done<T>, PgError>
+where
+    F: for<'t> FnMut(&'t Transaction<'t>) -> TxFuture<'t, T>,
+{
+    let mut conn = within(deadline, "a pooled connection", pool.get()).await?.map_err(PgError::Pool)?;
+    let result = run(&mut conn, options, deadline, key, body).await;
+    if matches!(result, Err(PgError::TimedOut { .. } | PgError::CommitOutcomeUnknown(_))) {
+        // A statement may still be in flight on it: never hand this connection to another caller.
+        drop(Object::take(conn));
+    }
+    result
+}
+
+async fn run<T, F>(
+    conn: &mut Object,
+    options: &PgOptions,
+    deadline: Deadline,
+    key: Option<&str>,
+    body: &mut F,
+) -> Result<Done<T>, PgError>
+where
+    F: for<'t> FnMut(&'t Transaction<'t>) -> TxFuture<'t, T>,
+{
+    let client: &mut tokio_postgres::Client = conn;
+    let begin = client.build_transaction().isolation_level(options.isolation_level()).start();
+    let tx = within(deadline, "BEGIN", begin).await??;
+    if let Some(key) = key
+        && !within(deadline, "the idempotency key", idempotent::record(&tx, key)).await??
+    {
+        return Ok(Done::AlreadyCommitted); // dropping `tx` rolls back
+    }
+    let value = match options.mode() {
+        PgRetryMode::CockroachSavepoint => cockroach::run_body(&tx, options, deadline, body).await?,
+        _ => within(deadline, "the transaction's statements", body(&tx)).await??,
+    };
+    if deadline.is_expired(Instant::now()) {
+        // Not sent: nothing can have committed.
+        return Err(PgError::TimedOut { waiting_for: "COMMIT", waited: std::time::Duration::ZERO });
+    }
+    match within(deadline, "COMMIT", tx.commit()).await {
+        Ok(Ok(())) => Ok(Done::Committed(value)),
+        Ok(Err(e)) if is_connection_loss(&e) => Err(PgError::CommitOutcomeUnknown(Some(e))),
+        // The server answered (e.g. 40001 at COMMIT): it did not commit.
+        Ok(Err(e)) => Err(PgError::Postgres(e)),
+        Err(_) => Err(PgError::CommitOutcomeUnknown(None)),
+    }
+}
+
+/// `future`, cut off at the deadline.
+pub(crate) async fn within<F: Future>(
+    deadline: Deadline,
+    waiting_for: &'static str,
+    future: F,
+) -> Result<F::Output, PgError> {
+    match deadline.remaining(Instant::now()) {
+        None => Ok(future.await),
+        Some(left) => tokio::time::timeout(left, future)
+            .await
+            .map_err(|_| PgError::TimedOut { waiting_for, waited: left }),
+    }
+}
