@@ -5,7 +5,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Object, Pool};
 use tokio_postgres::Transaction;
@@ -61,27 +61,49 @@ where
 {
     let client: &mut tokio_postgres::Client = conn;
     let begin = client.build_transaction().isolation_level(options.isolation_level()).start();
-    let tx = within(deadline, "BEGIN", begin).await??;
+    // The server enforces the deadline (with real SQLSTATEs: 55P03, 57014); the client-side cut
+    // is a backstop for a server or network that does not answer.
+    let backstop = deadline.instant().map_or(Deadline::NONE, |at| Deadline::after(at, SERVER_GRACE));
+    let tx = within(backstop, "BEGIN", begin).await??;
+    if let Some(left) = deadline.remaining(Instant::now()) {
+        let set = server_timeouts(options, left);
+        within(backstop, "SET LOCAL timeouts", tx.batch_execute(&set)).await??;
+    }
     if let Some(key) = key
-        && !within(deadline, "the idempotency key", idempotent::record(&tx, key)).await??
+        && !within(backstop, "the idempotency key", idempotent::record(&tx, key)).await??
     {
         return Ok(Done::AlreadyCommitted); // dropping `tx` rolls back
     }
     let value = match options.mode() {
-        PgRetryMode::CockroachSavepoint => cockroach::run_body(&tx, options, deadline, body).await?,
-        _ => within(deadline, "the transaction's statements", body(&tx)).await??,
+        PgRetryMode::CockroachSavepoint => cockroach::run_body(&tx, options, backstop, body).await?,
+        _ => within(backstop, "the transaction's statements", body(&tx)).await??,
     };
     if deadline.is_expired(Instant::now()) {
         // Not sent: nothing can have committed.
-        return Err(PgError::TimedOut { waiting_for: "COMMIT", waited: std::time::Duration::ZERO });
+        return Err(PgError::TimedOut { waiting_for: "COMMIT", waited: Duration::ZERO });
     }
-    match within(deadline, "COMMIT", tx.commit()).await {
+    match within(backstop, "COMMIT", tx.commit()).await {
         Ok(Ok(())) => Ok(Done::Committed(value)),
         Ok(Err(e)) if is_connection_loss(&e) => Err(PgError::CommitOutcomeUnknown(Some(e))),
         // The server answered (e.g. 40001 at COMMIT): it did not commit.
         Ok(Err(e)) => Err(PgError::Postgres(e)),
         Err(_) => Err(PgError::CommitOutcomeUnknown(None)),
     }
+}
+
+/// How long past the deadline the client waits for a server that was told the deadline (through
+/// `lock_timeout` / `statement_timeout`) before it gives up on the connection.
+const SERVER_GRACE: Duration = Duration::from_secs(1);
+
+/// `SET LOCAL` of `lock_timeout` and `statement_timeout`: the configured value or the time left,
+/// whichever is shorter (at least 1 ms: 0 would mean no limit).
+fn server_timeouts(options: &PgOptions, left: Duration) -> String {
+    let bound = |configured: Option<Duration>| configured.map_or(left, |c| c.min(left)).as_millis().max(1);
+    format!(
+        "SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}",
+        bound(options.lock_timeout()),
+        bound(options.statement_timeout())
+    )
 }
 
 /// `future`, cut off at the deadline.

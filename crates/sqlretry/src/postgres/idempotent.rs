@@ -73,9 +73,10 @@ impl PgStore {
         let policy = self.options().write_policy();
         let deadline = Deadline::from_policy(policy, Instant::now());
         let body = tokio::sync::Mutex::new(body);
+        let observers = self.observers();
         let result = Retry::new(policy)
             .named("postgres.write_idempotent")
-            .with_observer(self.metrics())
+            .with_observer(&observers)
             .until(deadline)
             .classify_with(|e: &PgError| match e {
                 PgError::CommitOutcomeUnknown(_) => Class::RETRYABLE,

@@ -107,6 +107,31 @@ impl Observer for PgMetrics {
     }
 }
 
+/// The store's own counters, then the caller's observer if one was given.
+pub(crate) struct Observers<'a> {
+    pub(crate) metrics: &'a PgMetrics,
+    pub(crate) extra: Option<&'a dyn Observer>,
+}
+
+impl Observer for Observers<'_> {
+    fn on_call(&self) {
+        self.metrics.on_call();
+        self.extra.inspect(|o| o.on_call());
+    }
+    fn on_retry(&self, event: &RetryEvent<'_>) {
+        self.metrics.on_retry(event);
+        self.extra.inspect(|o| o.on_retry(event));
+    }
+    fn on_success(&self, attempts: u32, elapsed: Duration) {
+        self.metrics.on_success(attempts, elapsed);
+        self.extra.inspect(|o| o.on_success(attempts, elapsed));
+    }
+    fn on_give_up(&self, event: &GiveUpEvent<'_>) {
+        self.metrics.on_give_up(event);
+        self.extra.inspect(|o| o.on_give_up(event));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -152,6 +152,18 @@ impl PgOptions {
         self.connect_timeout
     }
 
+    /// `lock_timeout` of every connection, if set.
+    #[must_use]
+    pub fn lock_timeout(&self) -> Option<Duration> {
+        self.lock_timeout
+    }
+
+    /// `statement_timeout` of every connection, if set.
+    #[must_use]
+    pub fn statement_timeout(&self) -> Option<Duration> {
+        self.statement_timeout
+    }
+
     /// The `-c name=value` startup options that set the timeouts (milliseconds), empty when none.
     #[must_use]
     pub fn session_options(&self) -> String {

@@ -2,6 +2,7 @@
 //! whole under the same [`RetryPolicy`], deadline, budget and observer as SQLite's `Store`.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Instant;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
@@ -9,10 +10,11 @@ use tokio_postgres::{NoTls, Transaction};
 
 use super::attempt::{Done, TxFuture, attempt};
 use super::classify::PgError;
-use super::metrics::PgMetrics;
+use super::metrics::{Observers, PgMetrics};
 use super::options::PgOptions;
 use crate::deadline::Deadline;
 use crate::error::RetryError;
+use crate::observer::Observer;
 use crate::policy::RetryPolicy;
 use crate::retry::Retry;
 
@@ -47,6 +49,7 @@ pub struct PgStore {
     pool: Pool,
     options: PgOptions,
     metrics: PgMetrics,
+    observer: Option<Arc<dyn Observer>>,
     target: String,
 }
 
@@ -78,7 +81,19 @@ impl PgStore {
             .build()
             .map_err(|_| PgError::Pool(deadpool_postgres::PoolError::NoRuntimeSpecified))?;
         tracing::debug!(target = %target, pool_size = options.pool_size(), isolation = ?options.isolation(), "postgres store");
-        Ok(PgStore { pool, options, metrics: PgMetrics::new("postgres.write"), target })
+        Ok(PgStore { pool, options, metrics: PgMetrics::new("postgres.write"), observer: None, target })
+    }
+
+    /// Tells `observer` too (besides [`PgStore::metrics`]) about every write's calls, retries,
+    /// successes and give-ups — the same [`Observer`] a SQLite writer takes.
+    #[must_use]
+    pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    pub(crate) fn observers(&self) -> Observers<'_> {
+        Observers { metrics: &self.metrics, extra: self.observer.as_deref() }
     }
 
     /// Runs `body` in a transaction and commits it, retrying the whole transaction under the
@@ -115,9 +130,10 @@ impl PgStore {
     {
         let deadline = Deadline::from_policy(policy, Instant::now());
         let body = tokio::sync::Mutex::new(body);
+        let observers = self.observers();
         let result = Retry::new(policy)
             .named("postgres.write")
-            .with_observer(&self.metrics)
+            .with_observer(&observers)
             .until(deadline)
             .call_async(|| async {
                 let mut body = body.lock().await;
