@@ -95,14 +95,20 @@ where
 /// `lock_timeout` / `statement_timeout`) before it gives up on the connection.
 const SERVER_GRACE: Duration = Duration::from_secs(1);
 
-/// `SET LOCAL` of `lock_timeout` and `statement_timeout`: the configured value or the time left,
-/// whichever is shorter (at least 1 ms: 0 would mean no limit).
+/// Slack given to `statement_timeout` over the time left, so that a lock wait cut by the deadline
+/// ends as 55P03 (retryable, the deadline's reason) rather than as 57014 (permanent).
+const STATEMENT_SLACK: Duration = Duration::from_millis(100);
+
+/// `SET LOCAL` of `lock_timeout` and `statement_timeout`: the configured value or the time left
+/// (plus [`STATEMENT_SLACK`] for statements), whichever is shorter; at least 1 ms (0 = no limit).
 fn server_timeouts(options: &PgOptions, left: Duration) -> String {
-    let bound = |configured: Option<Duration>| configured.map_or(left, |c| c.min(left)).as_millis().max(1);
+    let bound = |configured: Option<Duration>, left: Duration| {
+        configured.map_or(left, |c| c.min(left)).as_millis().max(1)
+    };
     format!(
         "SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}",
-        bound(options.lock_timeout()),
-        bound(options.statement_timeout())
+        bound(options.lock_timeout(), left),
+        bound(options.statement_timeout(), left + STATEMENT_SLACK)
     )
 }
 
