@@ -11,8 +11,9 @@ use crate::policy::RetryPolicy;
 
 /// How a [`PgStore`](super::PgStore) connects and retries.
 ///
-/// Defaults: SERIALIZABLE, whole-transaction retry under [`RetryPolicy::store_writes`] (the same
-/// policy SQLite's `Store` uses), 16 pooled connections, a 5 s connect timeout, the server's own
+/// Defaults: SERIALIZABLE, whole-transaction retry under [`PgOptions::default_write_policy`]
+/// ([`PgOptions::from_config`] takes `[retry.write]` instead, as SQLite's `Store` does), 16 pooled
+/// connections, a 5 s connect timeout, the server's own
 /// `lock_timeout` and `statement_timeout`.
 ///
 /// # Examples
@@ -44,12 +45,34 @@ pub struct PgOptions {
 
 impl Default for PgOptions {
     fn default() -> Self {
-        PgOptions::from_section(&PostgresConfig::default(), RetryPolicy::store_writes())
+        PgOptions::from_section(&PostgresConfig::default(), PgOptions::default_write_policy())
     }
 }
 
 impl PgOptions {
-    /// From `[postgres]` and `[retry.write]` (and the shared `[budget]`).
+    /// The default policy of PostgreSQL writes: up to 50 attempts within 10 s, delays of 1 ms
+    /// doubling to 32 ms with full jitter.
+    ///
+    /// Unlike SQLite's lock, a 40001 is raised only once the conflicting transaction has ended, so
+    /// the next attempt can usually go at once: short delays, and jitter so that the losers of one
+    /// conflict do not meet again in the next.
+    #[must_use]
+    pub fn default_write_policy() -> RetryPolicy {
+        RetryPolicy::builder()
+            .max_attempts(50)
+            .backoff(
+                crate::backoff::ExponentialBuilder::default()
+                    .with_initial(Duration::from_millis(1))
+                    .with_cap(Duration::from_millis(32))
+                    .with_jitter(crate::Jitter::Full),
+            )
+            .deadline(Duration::from_secs(10))
+            .build()
+            .unwrap_or_else(|_| RetryPolicy::store_writes())
+    }
+
+    /// From `[postgres]` and `[retry.write]` (and the shared `[budget]`): the same policy SQLite
+    /// writes use.
     ///
     /// # Errors
     ///
@@ -210,7 +233,8 @@ mod tests {
             (o.isolation(), o.mode(), o.pool_size()),
             (PgIsolation::Serializable, PgRetryMode::WholeTransaction, 16)
         );
-        assert_eq!(o.write_policy().max_attempts(), RetryPolicy::store_writes().max_attempts());
+        assert_eq!(o.write_policy().max_attempts(), 50);
+        assert_eq!(o.write_policy().deadline(), Some(Duration::from_secs(10)));
         assert_eq!(o.session_options(), "");
         assert!(matches!(o.isolation_level(), IsolationLevel::Serializable));
     }
