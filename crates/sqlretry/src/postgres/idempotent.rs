@@ -8,17 +8,13 @@
 //! server, the insert waits on the key's index entry until it ends (bounded by the deadline and
 //! `lock_timeout`); if it did not commit, the body runs and commits once.
 
-use std::time::Instant;
-
 use tokio_postgres::Transaction;
 
-use super::attempt::{Done, TxFuture, attempt};
+use super::attempt::{Done, TxFuture};
 use super::classify::PgError;
 use super::store::PgStore;
 use crate::classify::{Class, Classify};
-use crate::deadline::Deadline;
 use crate::error::RetryError;
-use crate::retry::Retry;
 
 /// The table holding committed keys (in the connection's `search_path`).
 pub const IDEMPOTENCY_TABLE: &str = "sqlretry_idempotency";
@@ -70,26 +66,13 @@ impl PgStore {
     where
         F: for<'t> FnMut(&'t Transaction<'t>) -> TxFuture<'t, T>,
     {
+        let lost_commit_is_retryable = |e: &PgError| match e {
+            PgError::CommitOutcomeUnknown(_) => Class::RETRYABLE,
+            other => other.classify(),
+        };
         let policy = self.options().write_policy();
-        let deadline = Deadline::from_policy(policy, Instant::now());
-        let body = tokio::sync::Mutex::new(body);
-        let observers = self.observers();
-        let result = Retry::new(policy)
-            .named("postgres.write_idempotent")
-            .with_observer(&observers)
-            .until(deadline)
-            .classify_with(|e: &PgError| match e {
-                PgError::CommitOutcomeUnknown(_) => Class::RETRYABLE,
-                other => other.classify(),
-            })
-            .call_async(|| async {
-                let mut body = body.lock().await;
-                let done = attempt(self.pool(), self.options(), deadline, Some(key), &mut *body).await;
-                if matches!(done, Err(PgError::CommitOutcomeUnknown(_))) {
-                    self.metrics().outcome_unknown();
-                }
-                done
-            })
+        let result = self
+            .retried(policy, "postgres.write_idempotent", Some(key), lost_commit_is_retryable, body)
             .await?;
         Ok(match result {
             Done::Committed(value) => Idempotent::Committed(value),

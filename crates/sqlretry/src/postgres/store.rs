@@ -12,6 +12,7 @@ use super::attempt::{Done, TxFuture, attempt};
 use super::classify::PgError;
 use super::metrics::{Observers, PgMetrics};
 use super::options::PgOptions;
+use crate::classify::{ByErrorType, Classifier};
 use crate::deadline::Deadline;
 use crate::error::RetryError;
 use crate::observer::Observer;
@@ -128,34 +129,56 @@ impl PgStore {
     where
         F: for<'t> FnMut(&'t Transaction<'t>) -> TxFuture<'t, T>,
     {
-        let deadline = Deadline::from_policy(policy, Instant::now());
-        let body = tokio::sync::Mutex::new(body);
-        let observers = self.observers();
-        let result = Retry::new(policy)
-            .named("postgres.write")
-            .with_observer(&observers)
-            .until(deadline)
-            .call_async(|| async {
-                let mut body = body.lock().await;
-                match attempt(&self.pool, &self.options, deadline, None, &mut *body).await {
-                    Ok(Done::Committed(value)) => Ok(value),
-                    // No key was recorded, so this cannot happen; say so rather than panic.
-                    Ok(Done::AlreadyCommitted) => Err(PgError::CommitOutcomeUnknown(None)),
-                    Err(e) => {
-                        if e.is_commit_outcome_unknown() {
-                            self.metrics.outcome_unknown();
-                        }
-                        Err(e)
-                    }
-                }
-            })
-            .await;
+        let result = self.retried(policy, "postgres.write", None, ByErrorType, body).await;
         if let Err(e) = &result
             && e.inner().is_commit_outcome_unknown()
         {
             tracing::error!(target = %self.target, error = %e, "commit outcome unknown: not retried");
         }
-        result
+        match result? {
+            Done::Committed(value) => Ok(value),
+            // No key was recorded, so an attempt never finds one; say so rather than panic.
+            Done::AlreadyCommitted => Err(RetryError::new(
+                PgError::CommitOutcomeUnknown(None),
+                1,
+                std::time::Duration::ZERO,
+                crate::error::StopReason::Permanent,
+            )),
+        }
+    }
+
+    /// The one retried write both [`PgStore::write_with`] and [`PgStore::write_idempotent`] run:
+    /// attempts under `policy` and its deadline, classified by `classifier`, counted by the store's
+    /// observers.
+    pub(crate) async fn retried<T, F, K>(
+        &self,
+        policy: &RetryPolicy,
+        operation: &str,
+        key: Option<&str>,
+        classifier: K,
+        body: F,
+    ) -> Result<Done<T>, RetryError<PgError>>
+    where
+        F: for<'t> FnMut(&'t Transaction<'t>) -> TxFuture<'t, T>,
+        K: Classifier<PgError>,
+    {
+        let deadline = Deadline::from_policy(policy, Instant::now());
+        let body = tokio::sync::Mutex::new(body);
+        let observers = self.observers();
+        Retry::new(policy)
+            .named(operation)
+            .with_observer(&observers)
+            .until(deadline)
+            .classify_with(classifier)
+            .call_async(|| async {
+                let mut body = body.lock().await;
+                let done = attempt(&self.pool, &self.options, deadline, key, &mut *body).await;
+                if matches!(done, Err(PgError::CommitOutcomeUnknown(_))) {
+                    self.metrics.outcome_unknown();
+                }
+                done
+            })
+            .await
     }
 
     /// The store's options.

@@ -9,10 +9,10 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
+use sqlretry::RetryPolicy;
 use sqlretry::observer::{Observer, RetryEvent};
 use sqlretry::postgres::tokio_postgres::{self, Client, NoTls};
 use sqlretry::postgres::{PgOptions, PgStore};
-use sqlretry::{Jitter, RetryPolicy};
 
 /// One test's schema on the server, and an admin connection outside every store.
 pub struct PgTest {
@@ -98,19 +98,10 @@ impl PgTest {
     }
 }
 
-/// Many attempts, full jitter, a generous deadline: contention tests must not run out.
+/// The store's default policy (50 attempts within 10 s, full jitter): the contention tests must not
+/// run out of it.
 pub fn patient_policy() -> RetryPolicy {
-    RetryPolicy::builder()
-        .max_attempts(100)
-        .backoff(
-            sqlretry::backoff::ExponentialBuilder::default()
-                .with_initial(Duration::from_millis(2))
-                .with_cap(Duration::from_millis(50))
-                .with_jitter(Jitter::Full),
-        )
-        .deadline(Duration::from_secs(30))
-        .build()
-        .unwrap()
+    PgOptions::default_write_policy()
 }
 
 /// Every retried error's text.
