@@ -444,6 +444,10 @@ pub enum PgRetryMode {
     CockroachSavepoint,
 }
 
+/// `SQLRETRY_…` variables that are not settings, so not refused: `SQLRETRY_REQUIRE_POSTGRES=1`
+/// makes the PostgreSQL tests fail instead of skipping when no server answers (CI sets it).
+const NOT_SETTINGS: &[&str] = &["SQLRETRY_REQUIRE_POSTGRES"];
+
 /// Every key an environment variable may override, as a path into the file's tables.
 const KEYS: &[&str] = &[
     "retry.{kind}.preset",
@@ -529,6 +533,9 @@ impl Config {
         for (name, value) in vars {
             let name = name.as_ref();
             let Some(rest) = name.strip_prefix(ENV_PREFIX) else { continue };
+            if NOT_SETTINGS.contains(&name) {
+                continue;
+            }
             let path =
                 env_keys().find(|key| key.replace('.', "_").eq_ignore_ascii_case(rest)).ok_or_else(|| {
                     ConfigError::Parse { origin: name.into(), message: "unknown setting".into() }
@@ -925,7 +932,11 @@ mod tests {
             "[postgres]\nurl = \"postgres://app:s3cret@db:5432/app\"\nisolation = \"read-committed\"\nlock_timeout = \"2s\"\n",
         )
         .unwrap()
-        .with_env([("SQLRETRY_POSTGRES_POOL_SIZE", "4"), ("SQLRETRY_POSTGRES_MODE", "cockroach-savepoint")])
+        .with_env([
+            ("SQLRETRY_POSTGRES_POOL_SIZE", "4"),
+            ("SQLRETRY_POSTGRES_MODE", "cockroach-savepoint"),
+            ("SQLRETRY_REQUIRE_POSTGRES", "1"), // the tests' switch, not a setting: not refused
+        ])
         .unwrap();
         let pg = &c.postgres;
         assert_eq!(
