@@ -65,19 +65,32 @@ where
     // is a backstop for a server or network that does not answer.
     let backstop = deadline.instant().map_or(Deadline::NONE, |at| Deadline::after(at, SERVER_GRACE));
     let tx = within(backstop, "BEGIN", begin).await??;
-    if let Some(left) = deadline.remaining(Instant::now()) {
-        let set = server_timeouts(options, left);
-        within(backstop, "SET LOCAL timeouts", tx.batch_execute(&set)).await??;
-    }
-    if let Some(key) = key
-        && !within(backstop, "the idempotency key", idempotent::record(&tx, key)).await??
-    {
-        return Ok(Done::AlreadyCommitted); // dropping `tx` rolls back
-    }
-    let value = match options.mode() {
-        PgRetryMode::CockroachSavepoint => cockroach::run_body(&tx, options, backstop, body).await?,
-        _ => within(backstop, "the transaction's statements", body(&tx)).await??,
+    let set = deadline.remaining(Instant::now()).map(|left| server_timeouts(options, left));
+    let timeouts = async {
+        match &set {
+            Some(sql) => tx.batch_execute(sql).await,
+            None => Ok(()),
+        }
     };
+    let work = async {
+        if let Some(key) = key
+            && !idempotent::record(&tx, key).await?
+        {
+            return Ok(None); // dropping `tx` rolls back
+        }
+        match options.mode() {
+            PgRetryMode::CockroachSavepoint => {
+                cockroach::run_body(&tx, options, backstop, body).await.map(Some)
+            }
+            _ => body(&tx).await.map(Some).map_err(PgError::Postgres),
+        }
+    };
+    // `join!` polls `timeouts` first, so its SET LOCAL is sent first and the statements follow it
+    // on the wire without waiting for its answer: the deadline costs no extra round trip.
+    let (timeouts, work) =
+        within(backstop, "the transaction's statements", async { tokio::join!(timeouts, work) }).await?;
+    timeouts?;
+    let Some(value) = work? else { return Ok(Done::AlreadyCommitted) };
     if deadline.is_expired(Instant::now()) {
         // Not sent: nothing can have committed.
         return Err(PgError::TimedOut { waiting_for: "COMMIT", waited: Duration::ZERO });
