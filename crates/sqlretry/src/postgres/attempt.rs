@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Object, Pool};
 use tokio_postgres::Transaction;
+use tokio_postgres::error::SqlState;
 
 use super::classify::{PgError, is_connection_loss};
 use super::cockroach;
@@ -97,7 +98,12 @@ where
     }
     match within(backstop, "COMMIT", tx.commit()).await {
         Ok(Ok(())) => Ok(Done::Committed(value)),
-        Ok(Err(e)) if is_connection_loss(&e) => Err(PgError::CommitOutcomeUnknown(Some(e))),
+        // CockroachDB's 40003 (statement_completion_unknown) at COMMIT says the same in words.
+        Ok(Err(e))
+            if is_connection_loss(&e) || e.code() == Some(&SqlState::T_R_STATEMENT_COMPLETION_UNKNOWN) =>
+        {
+            Err(PgError::CommitOutcomeUnknown(Some(e)))
+        }
         // The server answered (e.g. 40001 at COMMIT): it did not commit.
         Ok(Err(e)) => Err(PgError::Postgres(e)),
         Err(_) => Err(PgError::CommitOutcomeUnknown(None)),

@@ -6,6 +6,7 @@
 //! | 40P01 | deadlock_detected | retryable: the whole transaction runs again |
 //! | 55P03 | lock_not_available (`lock_timeout`, `NOWAIT`) | retryable |
 //! | class 08, 57P01–57P03 | connection lost, server shutting down | retryable on a fresh connection — unless COMMIT was in flight: then [`PgError::CommitOutcomeUnknown`], not retried |
+//! | 40003 at COMMIT (CockroachDB) | statement_completion_unknown | [`PgError::CommitOutcomeUnknown`] |
 //! | everything else (23505, 42601, …) | | permanent, returned with its code, message and detail |
 
 use std::fmt;
