@@ -90,8 +90,10 @@ pub enum ModeArg {
 /// Flags of `sqlretry stress`.
 #[derive(Debug, Clone, Args)]
 pub struct StressArgs {
-    /// Database file (default: a new file in a temporary directory, removed afterwards unless --keep).
-    #[arg(long, value_name = "PATH")]
+    /// Database file (default: a new file in a temporary directory, removed afterwards unless --keep),
+    /// or a `postgres://` URL: then read-committed, serializable, hand-loop and sqlretry (PgStore)
+    /// run on a scratch schema of that database.
+    #[arg(long, value_name = "PATH|URL")]
     pub db: Option<PathBuf>,
     /// Keep the temporary database directory and print its path.
     #[arg(long)]

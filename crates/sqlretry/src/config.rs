@@ -42,6 +42,15 @@
 //! flush_interval = "100ms"
 //! capacity = 20000
 //!
+//! [postgres]                    # PgStore (feature `postgres`); the URL is never logged with its password
+//! url = "postgres://app@127.0.0.1:5432/app"   # or SQLRETRY_POSTGRES_URL / DATABASE_URL (read by the caller)
+//! pool_size = 16
+//! isolation = "serializable"    # read-committed | repeatable-read | serializable
+//! mode = "whole-transaction"    # or cockroach-savepoint (SAVEPOINT cockroach_restart)
+//! connect_timeout = "5s"
+//! lock_timeout = "2s"           # optional: SET lock_timeout on each connection
+//! statement_timeout = "30s"     # optional: SET statement_timeout on each connection
+//!
 //! [serve]                       # `sqlretry serve`, the tick store service (spec 002)
 //! listen = "127.0.0.1:8080"     # other than loopback needs --allow-remote too
 //! max_body = 1048576            # bytes per HTTP body or WebSocket message; larger: 413
@@ -90,9 +99,11 @@ use serde::{Deserialize, Serialize};
 
 mod deadline;
 mod env;
+mod postgres;
 
 pub use deadline::DeadlineConfig;
 pub use env::UnknownVariable;
+pub use postgres::{PgIsolation, PgRetryMode, PostgresConfig, redact_url};
 
 use crate::backoff::Jitter;
 use crate::budget::RetryBudget;
@@ -119,6 +130,8 @@ pub struct Config {
     pub ingest: IngestConfig,
     /// The tick store service (`sqlretry serve`).
     pub serve: ServeConfig,
+    /// PostgreSQL (`PgStore`, feature `postgres`).
+    pub postgres: PostgresConfig,
 }
 
 /// `[retry.*]`: one policy per kind of operation.
@@ -382,6 +395,10 @@ impl Default for ServeConfig {
     }
 }
 
+/// `SQLRETRY_…` variables that are not settings, so not warned about: `SQLRETRY_REQUIRE_POSTGRES=1`
+/// makes the PostgreSQL tests fail instead of skipping when no server answers (CI sets it).
+const NOT_SETTINGS: &[&str] = &["SQLRETRY_REQUIRE_POSTGRES"];
+
 /// Every key an environment variable may override, as a path into the file's tables.
 const KEYS: &[&str] = &[
     "retry.{kind}.preset",
@@ -409,6 +426,13 @@ const KEYS: &[&str] = &[
     "ingest.batch_size",
     "ingest.flush_interval",
     "ingest.capacity",
+    "postgres.url",
+    "postgres.pool_size",
+    "postgres.isolation",
+    "postgres.mode",
+    "postgres.connect_timeout",
+    "postgres.lock_timeout",
+    "postgres.statement_timeout",
     "serve.listen",
     "serve.max_body",
     "serve.max_symbol_len",
@@ -473,6 +497,9 @@ impl Config {
         for (name, value) in vars {
             let name = name.as_ref();
             let Some(rest) = name.strip_prefix(ENV_PREFIX) else { continue };
+            if NOT_SETTINGS.contains(&name) {
+                continue;
+            }
             let Some(path) = env_keys().find(|key| key.replace('.', "_").eq_ignore_ascii_case(rest)) else {
                 let known =
                     env_keys().map(|key| format!("{ENV_PREFIX}{}", key.replace('.', "_").to_uppercase()));
@@ -562,6 +589,7 @@ impl Config {
             ("writer.queue_capacity", w.queue_capacity),
             ("ingest.batch_size", i.batch_size),
             ("ingest.capacity", i.capacity),
+            ("postgres.pool_size", self.postgres.pool_size),
             ("serve.max_body", self.serve.max_body),
             ("serve.max_symbol_len", self.serve.max_symbol_len),
             ("serve.inflight_per_connection", self.serve.inflight_per_connection),
@@ -871,6 +899,9 @@ mod tests {
                 "preset" => "reads",
                 "jitter" => "full",
                 "synchronous" => "full",
+                "url" => "postgres://u:p@h/db",
+                "isolation" => "repeatable-read",
+                "mode" => "cockroach-savepoint",
                 "foreign_keys" | "require_wal" | "process_lock" => "true",
                 k if k.ends_with("delay")
                     || k == "deadline"
@@ -899,5 +930,48 @@ mod tests {
         let c = Config::from_toml_str("[budget]\nratio = 0.2\nfloor_per_second = 0").unwrap();
         let policy = c.write_policy().unwrap();
         assert!(format!("{:?}", policy.budget()).contains("ratio: 0.2"));
+    }
+
+    #[test]
+    fn postgres_section_reads_from_toml_and_env_and_hides_the_password() {
+        let (c, unknown) = Config::from_toml_str(
+            "[postgres]\nurl = \"postgres://app:s3cret@db:5432/app\"\nisolation = \"read-committed\"\nlock_timeout = \"2s\"\n",
+        )
+        .unwrap()
+        .with_env([
+            ("SQLRETRY_POSTGRES_POOL_SIZE", "4"),
+            ("SQLRETRY_POSTGRES_MODE", "cockroach-savepoint"),
+            ("SQLRETRY_REQUIRE_POSTGRES", "1"), // the tests' switch, not a setting: not warned about
+        ])
+        .unwrap();
+        assert!(unknown.is_empty(), "{unknown:?}");
+        let pg = &c.postgres;
+        assert_eq!(
+            (pg.pool_size, pg.isolation, pg.mode),
+            (4, PgIsolation::ReadCommitted, PgRetryMode::CockroachSavepoint)
+        );
+        assert_eq!(pg.lock_timeout, Some(Duration::from_secs(2)));
+        assert_eq!(pg.redacted_url().as_deref(), Some("postgres://app:***@db:5432/app"));
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("s3cret") && debug.contains("app:***@db"), "{debug}");
+        let (c, _) = c.clone().with_env([("SQLRETRY_POSTGRES_POOL_SIZE", "0")]).unwrap();
+        assert_eq!(c.validate().unwrap_err().field(), Some("postgres.pool_size"));
+    }
+
+    #[test]
+    fn every_form_of_password_is_redacted() {
+        assert_eq!(
+            redact_url("postgresql://u:p%40ss@h/db?sslmode=disable"),
+            "postgresql://u:***@h/db?sslmode=disable"
+        );
+        assert_eq!(
+            redact_url("postgres://u@h/db?password=x&sslmode=disable"),
+            "postgres://u@h/db?password=***&sslmode=disable"
+        );
+        assert_eq!(
+            redact_url("host=h user=u password=secret dbname=d"),
+            "host=h user=u password=*** dbname=d"
+        );
+        assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
     }
 }

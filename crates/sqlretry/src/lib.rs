@@ -28,6 +28,10 @@
 //!   requests in one transaction (group commit, one savepoint per request), with sync, async and
 //!   pipelined (`enqueue`) handles, batched ingest of rows, a durable dead-letter store with
 //!   replay, and metrics.
+//! - **PostgreSQL** ([`postgres`], feature `postgres`, off by default): SQLSTATE classification,
+//!   a pooled `PgStore` whose writes run whole transactions at SERIALIZABLE, retried whole under
+//!   the same policy, deadline, budget and observer; "commit outcome unknown" as its own error,
+//!   idempotent writes, and CockroachDB's `SAVEPOINT cockroach_restart` mode.
 //!
 //! ## Quick start (SQLite)
 //!
@@ -148,6 +152,8 @@ mod deadline;
 mod error;
 pub mod observer;
 mod policy;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod retry;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;

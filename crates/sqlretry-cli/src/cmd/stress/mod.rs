@@ -6,6 +6,7 @@
 
 mod chart;
 mod open_once;
+mod postgres;
 pub mod process;
 mod progress;
 mod report;
@@ -71,6 +72,9 @@ struct Settings {
 /// # Errors
 /// Bad usage (exit 2), or setup/verification of the file failed.
 pub fn run(args: StressArgs) -> Result<ExitCode, CliError> {
+    if let Some(url) = postgres::url_of(&args) {
+        return postgres::run(&args, &url);
+    }
     let settings = validate(&args)?;
     let metrics = args.metrics.as_deref().map(MetricsFile::install).transpose()?;
     // The temporary directory lives until the end of this function unless --keep.
