@@ -1,6 +1,10 @@
 //! Configuration: a TOML file, overridable by `SQLRETRY_…` environment variables, validated into
 //! policies. Every refusal names the field (as written in the file, or the variable) and the value.
 //!
+//! Length: one serde struct per TOML table with its defaults and validation, plus a fifth of unit
+//! tests; the environment (`config/env.rs`), deadlines (`config/deadline.rs`) and `[postgres]`
+//! (`config/postgres.rs`) are split out. Splitting each table into its own file is the next step.
+//!
 //! ```toml
 //! [retry.write]                 # every table and key is optional; defaults are the presets
 //! preset = "store-writes"       # store-writes | state-store | batch-writes | transactional-writes | reads | file-lock

@@ -1,4 +1,8 @@
 //! [`Store`]: every write to one SQLite file a whole transaction, begun IMMEDIATE, retried whole.
+//!
+//! Length: over a third of this file is documentation (the `# Design` section and runnable
+//! examples); the code is the options, the type and its thin `write`/`read` paths — the attempt
+//! itself is in `attempt.rs`, grouped writes in `writer/store_lane.rs`.
 
 use std::any::Any;
 use std::path::Path;

@@ -1,5 +1,8 @@
 //! The dead-letter store: ingest batches that exhausted their retries, kept durably beside the
 //! database so that nothing is dropped, and replayable.
+//!
+//! Length: the store, its self-describing format and replay belong together (the format is what
+//! replay reads); a fifth of the file is its unit tests.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};

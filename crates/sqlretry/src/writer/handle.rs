@@ -1,4 +1,8 @@
 //! [`Writer`]: the cloneable handle — submit (sync, async, try), ingest, replay, metrics, shutdown.
+//!
+//! Length: more than half of this file is documentation with runnable examples, one per way of
+//! writing (submit, try, enqueue, async, insert, ingest, replay); each method is a few lines over
+//! the engine in `intake.rs` / `run_group.rs`.
 
 use std::path::Path;
 use std::sync::Arc;
