@@ -219,6 +219,9 @@ impl Owner {
         *lock(&self.shared.finished)
     }
 
+    /// Joins the thread: called after [`Owner::close_and_wait`], once the queue drained or was
+    /// abandoned, so the thread has at most its current group left, itself bounded by its
+    /// requests' deadline (only a user closure that never returns could hold it longer).
     fn join(&self) -> Result<(), WriteError> {
         let Some(thread) = lock(&self.thread).take() else { return Ok(()) };
         thread.join().map_err(|_| {

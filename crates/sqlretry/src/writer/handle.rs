@@ -80,6 +80,10 @@ impl<T> Pending<T> {
     ///
     /// As [`Writer::submit`].
     pub fn wait(self) -> Result<T, WriteError> {
+        // Bounded without a timer of its own: the request's group ends by the request's deadline
+        // (a request still queued past it fails unrun), and if the writer thread ends, its guard
+        // fails every queued request at once (the sender is then dropped: `Closed`). A timeout here
+        // could report a failure for a write that commits a moment later.
         self.rx.recv().unwrap_or(Err(WriteError::Closed))
     }
 }
