@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use sqlretry::sqlite::Store;
-use sqlretry::{RetryPolicy, Writer, WriterOptions};
+use sqlretry::{RetryPolicy, Writer};
 
 /// Writer threads on each side.
 pub const THREADS: i64 = 4;
@@ -50,7 +50,7 @@ pub fn fresh() -> (tempfile::TempDir, std::path::PathBuf) {
 /// `Store::write_grouped` and `Writer::submit` in turn. Returns the threads to join.
 pub fn sqlretry_writers(path: &Path) -> Vec<std::thread::JoinHandle<()>> {
     let store = store(path);
-    let writer = Writer::open(path, WriterOptions::default()).unwrap();
+    let writer = Writer::open(path).unwrap();
     (0..THREADS)
         .map(|t| {
             let (store, writer) = (store.clone(), writer.clone());

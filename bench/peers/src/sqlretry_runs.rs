@@ -5,7 +5,7 @@ use std::path::Path;
 
 use r2d2_sqlite::SqliteConnectionManager;
 use sqlretry::sqlite::{Store, write_on};
-use sqlretry::{RetryPolicy, Writer, WriterOptions};
+use sqlretry::{RetryPolicy, Writer};
 
 use crate::measure::{Row, tasks, threads};
 use crate::workload::{PRAGMAS, op, op_immediate, open};
@@ -32,7 +32,7 @@ pub fn write_grouped(path: &Path, writers: usize, ops: usize) -> Row {
 
 /// `Writer::submit_async` from `writers` tasks on `rt`.
 pub fn submit_async(rt: &tokio::runtime::Runtime, path: &Path, writers: usize, ops: usize) -> Row {
-    let writer = Writer::open(path, WriterOptions::default()).expect("writer");
+    let writer = Writer::open(path).expect("writer");
     tasks(rt, "sqlretry Writer::submit_async (tasks)", writers, ops, move || {
         let writer = writer.clone();
         async move { writer.submit_async(|tx| op(tx)).await }

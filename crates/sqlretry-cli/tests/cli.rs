@@ -383,7 +383,7 @@ fn dead_letters_are_listed_and_replayed_without_the_row_type() {
     let profile = sqlretry::sqlite::ConnectionProfile::default()
         .with_busy_timeout(std::time::Duration::from_millis(10));
     let once = sqlretry::RetryPolicy::builder().max_attempts(1).build().expect("policy");
-    let writer = Writer::open(&db, WriterOptions::default().with_profile(profile)).expect("writer");
+    let writer = Writer::open_with(&db, WriterOptions::default().with_profile(profile)).expect("writer");
     let ingest = writer.ingest::<Tick>(IngestOptions::default().with_batch_size(40).with_policy(once));
     let locker = Connection::open(&db).expect("locker");
     locker.execute_batch("BEGIN EXCLUSIVE").expect("lock");

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use sqlretry::sqlite::{ConnectionProfile, StoreOptions, Synchronous};
+use sqlretry::sqlite::{ConnectionProfile, Store, StoreOptions, Synchronous};
 use sqlretry::writer::{Writer, WriterOptions};
 
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS items (id INTEGER PRIMARY KEY, producer INTEGER NOT NULL, payload TEXT NOT NULL)";
@@ -35,7 +35,7 @@ fn profile(level: Synchronous) -> ConnectionProfile {
 /// Commits per second of one thread writing one row per transaction through `Store::write`.
 fn one_writer(dir: &std::path::Path, level: Synchronous, run_for: Duration) -> f64 {
     let path = dir.join(format!("one-{level:?}.db"));
-    let store = StoreOptions::default().with_profile(profile(level)).open(&path).unwrap();
+    let store = Store::open_with(&path, StoreOptions::default().with_profile(profile(level))).unwrap();
     store.write(|tx| tx.execute_batch(SCHEMA)).unwrap();
     let started = Instant::now();
     let mut commits = 0_u64;
@@ -50,7 +50,7 @@ fn one_writer(dir: &std::path::Path, level: Synchronous, run_for: Duration) -> f
 /// through one group-commit Writer; also the mean group size.
 fn group_commit(dir: &std::path::Path, level: Synchronous, run_for: Duration) -> (f64, f64) {
     let path = dir.join(format!("group-{level:?}.db"));
-    let writer = Writer::open(&path, WriterOptions::default().with_profile(profile(level))).unwrap();
+    let writer = Writer::open_with(&path, WriterOptions::default().with_profile(profile(level))).unwrap();
     writer.submit(|tx| tx.execute_batch(SCHEMA)).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(AtomicU64::new(0));

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use sqlretry::sqlite::{Store, WalWatch};
-use sqlretry::writer::{IngestOptions, Row, Writer, WriterOptions};
+use sqlretry::writer::{IngestOptions, Row, Writer};
 
 const ROLE: &str = "SOAK_ROLE";
 const DB: &str = "SOAK_DB";
@@ -109,7 +109,7 @@ fn child(role: &str, db: &Path) {
             })
         }
         "writer" => {
-            let writer = Writer::open(db, WriterOptions::default()).unwrap();
+            let writer = Writer::open(db).unwrap();
             let acked = write_until(4, base, &stop, &failed, |id| {
                 writer
                     .submit(move |tx| tx.execute("INSERT INTO items (id, v) VALUES (?1, 'writer')", [id]))
@@ -121,7 +121,7 @@ fn child(role: &str, db: &Path) {
         _ => {
             // Ingest: a row is acknowledged once written or dead-lettered (both durable); the
             // check below counts a dead-lettered row as present only after replay.
-            let writer = Writer::open(db, WriterOptions::default()).unwrap();
+            let writer = Writer::open(db).unwrap();
             let ingest = writer.ingest::<SoakTick>(IngestOptions::default());
             let mut n = 0;
             while !stop.load(Ordering::Relaxed) {
@@ -135,7 +135,7 @@ fn child(role: &str, db: &Path) {
             let m = writer.shutdown().unwrap();
             println!("ingest dead_lettered {} lost {}", m.rows_dead_lettered, m.rows_lost);
             if m.rows_dead_lettered > 0 {
-                let writer = Writer::open(db, WriterOptions::default()).unwrap();
+                let writer = Writer::open(db).unwrap();
                 let report = writer.replay::<SoakTick>().unwrap();
                 println!("ingest replayed {} left {}", report.rows, report.rows_left);
                 writer.shutdown().unwrap();

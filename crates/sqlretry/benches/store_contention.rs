@@ -45,7 +45,7 @@ fn open_store(path: &Path) -> Store {
     if let Ok(us) = std::env::var("SQLRETRY_BENCH_WINDOW_US") {
         options = options.with_barging_window(Duration::from_micros(us.parse().unwrap()));
     }
-    options.open(path).unwrap()
+    Store::open_with(path, options).unwrap()
 }
 
 enum Writer {
@@ -99,8 +99,9 @@ fn run_threads(
     go: impl FnOnce(),
 ) -> (Vec<u64>, usize, Duration) {
     let shared = strategy.starts_with("store").then(|| open_store(path));
-    let grouped = (strategy == "writer")
-        .then(|| sqlretry::writer::Writer::open(path, sqlretry::writer::WriterOptions::default()).unwrap());
+    let grouped = (strategy == "writer").then(|| {
+        sqlretry::writer::Writer::open_with(path, sqlretry::writer::WriterOptions::default()).unwrap()
+    });
     let mut writers: Vec<Writer> =
         (0..threads).map(|_| Writer::new(strategy, path, shared.as_ref(), grouped.as_ref())).collect();
     go();

@@ -197,7 +197,7 @@ fn run_pipelined(writer: &Writer, producers: usize, per: usize, depth: usize) ->
 
 fn through_writer_pipelined(dir: &Path, name: &str, producers: usize, per: usize) -> Outcome {
     let path = fresh(dir, name);
-    let writer = Writer::open(&path, writer_config()).unwrap();
+    let writer = Writer::open_with(&path, writer_config()).unwrap();
     let mut out = run_pipelined(&writer, producers, per, depth());
     let m = writer.shutdown().unwrap();
     out.extra = format!(
@@ -210,7 +210,7 @@ fn through_writer_pipelined(dir: &Path, name: &str, producers: usize, per: usize
 
 fn through_writer(dir: &Path, name: &str, producers: usize, per: usize) -> Outcome {
     let path = fresh(dir, name);
-    let writer = Writer::open(&path, writer_config()).unwrap();
+    let writer = Writer::open_with(&path, writer_config()).unwrap();
     let mut out = run_threads(producers, per, |_| writer.clone(), submit_one);
     let m = writer.shutdown().unwrap();
     out.extra = format!("{:.1} req/txn", m.requests_committed as f64 / m.batches_written.max(1) as f64);
@@ -233,7 +233,7 @@ fn through_store(dir: &Path, name: &str, producers: usize, per: usize) -> Outcom
 fn tasks(dir: &Path, name: &str, tasks: usize, per: usize, via_store: bool) -> Outcome {
     let path = fresh(dir, name);
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let writer = (!via_store).then(|| Writer::open(&path, writer_config()).unwrap());
+    let writer = (!via_store).then(|| Writer::open_with(&path, writer_config()).unwrap());
     let store = via_store.then(|| Store::open(&path).unwrap());
     let start = Instant::now();
     let (all, failed) = runtime.block_on(async {
@@ -362,7 +362,7 @@ fn writer_child() {
     let path = std::env::var("WRITER_BENCH_DB").unwrap();
     let producers = env_usize("WRITER_BENCH_PRODUCERS", 4);
     let per = env_usize("WRITER_BENCH_PER", 1000);
-    let writer = Writer::open(&path, writer_config()).unwrap();
+    let writer = Writer::open_with(&path, writer_config()).unwrap();
     println!("ready");
     let mut go = String::new();
     std::io::stdin().read_line(&mut go).unwrap();
@@ -410,7 +410,7 @@ fn ingest_child() {
     let path = std::env::var("WRITER_BENCH_DB").unwrap();
     let producers = env_usize("WRITER_BENCH_PRODUCERS", 20);
     let per = env_usize("WRITER_BENCH_PER", 30_000);
-    let writer = Writer::open(&path, WriterOptions::default()).unwrap();
+    let writer = Writer::open(&path).unwrap();
     let ingest = writer.ingest::<Tick>(IngestOptions::default());
     let start = Instant::now();
     let handles: Vec<_> = (0..producers)

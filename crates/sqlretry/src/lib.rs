@@ -23,7 +23,8 @@
 //!   one process take turns in a fair queue instead of fighting over SQLite's lock) and whose
 //!   `write_grouped(..)` lets concurrent callers share one transaction (group commit, for `Send +
 //!   'static` closures), optimistic writes after slow work, a key → value state store and a
-//!   retried file lock.
+//!   retried file lock. Every write path returns one error, [`WriteError`], whose `source()` is
+//!   SQLite's `rusqlite::Error`, unchanged.
 //! - **One writer per file** ([`writer`], feature `sqlite`): a [`Writer`] commits many callers'
 //!   requests in one transaction (group commit, one savepoint per request), with sync, async and
 //!   pipelined (`enqueue`) handles, batched ingest of rows, a durable dead-letter store with
@@ -172,6 +173,8 @@ pub use observer::{Observer, RetryStats, RetryStatsSnapshot};
 pub use policy::{DEFAULT_DEADLINE, Decision, RetryPolicy, RetryPolicyBuilder};
 pub use retry::{Retry, RetryExt, Retrying};
 #[cfg(feature = "sqlite")]
+pub use sqlite::WriteError;
+#[cfg(feature = "sqlite")]
 pub use sqlite::{ConnectionProfile, OpenError, Store, StoreOptions};
 #[cfg(feature = "sqlite")]
-pub use writer::{IngestOptions, Row, WriteError, Writer, WriterOptions};
+pub use writer::{IngestOptions, Row, Writer, WriterOptions};

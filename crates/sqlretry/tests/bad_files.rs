@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 use sqlretry::sqlite::{OpenError, OpenErrorKind, Store, code_name, extended_code};
-use sqlretry::writer::{Writer, WriterError, WriterOptions};
+use sqlretry::writer::{Writer, WriterError};
 
 /// A real database of about 80 pages in WAL mode, checkpointed (no -wal content left).
 fn good_db(dir: &Path, name: &str) -> PathBuf {
@@ -50,7 +50,7 @@ fn refused_with(path: &Path, code: &str) {
     let got = err.sqlite_error().and_then(extended_code).map(code_name);
     assert_eq!(got, Some(code), "{text}");
     assert!(text.contains(code), "{text}");
-    match Writer::open(path, WriterOptions::default()) {
+    match Writer::open(path) {
         Err(WriterError::Open(err)) => {
             assert_eq!(err.path(), path);
             assert_eq!(err.sqlite_error().and_then(extended_code).map(code_name), Some(code), "{err}");
@@ -123,7 +123,7 @@ fn a_read_only_directory_is_refused_at_open_naming_the_path() {
         assert_eq!(err.path(), path);
         let text = err.to_string();
         assert!(text.contains(&path.display().to_string()) && text.contains("read-only"), "{text}");
-        assert!(matches!(Writer::open(path, WriterOptions::default()), Err(WriterError::Open(_))));
+        assert!(matches!(Writer::open(path), Err(WriterError::Open(_))));
     }
     let after = snapshot(&location);
     std::fs::set_permissions(&location, std::fs::Permissions::from_mode(0o755)).unwrap();

@@ -13,7 +13,7 @@ use std::io::Read as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use sqlretry::sqlite::{Store, code_name, extended_code};
+use sqlretry::sqlite::{Store, code_name};
 use sqlretry::writer::{DeadLetterStore, IngestOptions, WriteError, Writer, WriterOptions};
 use writer_common::{DB, ROLE, Tick, count, tick, writer};
 
@@ -41,17 +41,18 @@ fn disk_full_child() {
                 .err()
         })
         .expect("the limit was never reached");
-    let code = extended_code(err.inner()).unwrap_or(0);
+    let code = err.extended_code().unwrap_or(0);
     println!("store {code} {} {} {runs} {err}", err.attempts(), code_name(code));
     // The store stays open: closing the last connection would checkpoint and reset the WAL.
 
     // The Writer: a request, then an ingest batch.
-    let writer = Writer::open(db, WriterOptions::default()).unwrap();
+    let writer = Writer::open(db).unwrap();
     match writer.submit(|tx| tx.execute("INSERT INTO items (id, v) VALUES (-1, hex(randomblob(32768)))", []))
     {
-        Err(WriteError::GroupFailed { extended_code, attempts, message, .. }) => {
-            let code = extended_code.unwrap_or(0);
-            println!("submit {code} {attempts} {} {message}", code_name(code));
+        Err(err @ WriteError::NotCommitted(_)) => {
+            let code = err.extended_code().unwrap_or(0);
+            let message = err.sqlite_error().map(ToString::to_string).unwrap_or_default();
+            println!("submit {code} {} {} {message}", err.attempts(), code_name(code));
         }
         other => println!("submit unexpected {other:?}"),
     }
@@ -165,7 +166,7 @@ fn disk_full_is_permanent_named_and_dead_lettered_then_writes_resume_and_replay_
     // The limit is lifted (this process has none): writes resume, replay restores the rows.
     integrity_ok(&path);
     assert_eq!(count(&path, "SELECT count(*) FROM items"), written_by_store);
-    let writer = Writer::open(&path, WriterOptions::default()).unwrap();
+    let writer = Writer::open(&path).unwrap();
     writer.submit(|tx| tx.execute("INSERT INTO items (id, v) VALUES (-2, 'after')", [])).unwrap();
     let report = writer.replay::<Tick>().unwrap();
     assert_eq!((report.rows, report.rows_left), (ROWS as u64, 0), "{report:?}");

@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use sqlretry::sqlite::Store;
-use sqlretry::writer::{DeadLetterStore, IngestOptions, WriterOptions};
+use sqlretry::writer::{DeadLetterStore, IngestOptions};
 use writer_common::{Tick, tick};
 
 fn mode(path: &Path) -> u32 {
@@ -40,7 +40,7 @@ fn files_beside_a_0600_database_are_never_wider() {
     assert_eq!(mode(&lock), 0o600, "the writers' lock file");
 
     // An ingest batch into a missing table fails permanently and goes to the dead-letter file.
-    let writer = sqlretry::writer::Writer::open(&path, WriterOptions::default()).unwrap();
+    let writer = sqlretry::writer::Writer::open(&path).unwrap();
     let ingest = writer.ingest::<Tick>(IngestOptions::default());
     ingest.append(tick(1)).unwrap();
     drop(ingest);

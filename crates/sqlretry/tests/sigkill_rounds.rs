@@ -59,7 +59,7 @@ fn sigkill_child() {
             });
         }
         "writer" => {
-            let writer = Writer::open(&db, WriterOptions::default()).unwrap();
+            let writer = Writer::open(&db).unwrap();
             println!("ready");
             std::thread::scope(|s| {
                 for p in 0..4_i64 {
@@ -91,7 +91,7 @@ fn sigkill_child() {
             });
         }
         "ingest" => {
-            let writer = Writer::open(&db, WriterOptions::default()).unwrap();
+            let writer = Writer::open(&db).unwrap();
             let ingest =
                 writer.ingest::<Tick>(IngestOptions::default().with_interval(Duration::from_millis(5)));
             println!("ready");

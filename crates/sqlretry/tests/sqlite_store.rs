@@ -116,8 +116,11 @@ fn held_past_the_policy_the_original_busy_after_exactly_the_attempts_and_nothing
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("held.db");
     let profile = ConnectionProfile::default().with_busy_timeout(Duration::from_millis(20));
-    let store =
-        StoreOptions::default().with_profile(profile).with_write_policy(fast_policy(3)).open(&path).unwrap();
+    let store = Store::open_with(
+        &path,
+        StoreOptions::default().with_profile(profile).with_write_policy(fast_policy(3)),
+    )
+    .unwrap();
     table(&store);
     let holder = Holder::start(&path);
 
@@ -129,8 +132,8 @@ fn held_past_the_policy_the_original_busy_after_exactly_the_attempts_and_nothing
         })
         .unwrap_err();
     assert_eq!(err.attempts(), 3);
-    assert_eq!(err.reason(), StopReason::AttemptsExhausted);
-    assert_eq!(extended_code(err.inner()), Some(5), "{}", err);
+    assert_eq!(err.reason(), Some(StopReason::AttemptsExhausted));
+    assert_eq!(err.extended_code(), Some(5), "{}", err);
     assert_eq!(code_name(5), "SQLITE_BUSY");
     assert_eq!(ran, 0, "BEGIN IMMEDIATE never got the lock, so the closure never ran");
 
@@ -139,13 +142,14 @@ fn held_past_the_policy_the_original_busy_after_exactly_the_attempts_and_nothing
     let deadline =
         RetryPolicy::store_writes().to_builder().deadline(Duration::from_millis(300)).build().unwrap();
     let bounded =
-        StoreOptions::default().with_profile(long_wait).with_write_policy(deadline).open(&path).unwrap();
+        Store::open_with(&path, StoreOptions::default().with_profile(long_wait).with_write_policy(deadline))
+            .unwrap();
     let started = Instant::now();
     let err = bounded.write(|tx| tx.execute("INSERT INTO t (v) VALUES ('never')", [])).unwrap_err();
     let waited = started.elapsed();
     assert!(waited < Duration::from_millis(450), "waited {waited:?} past a 300 ms deadline");
-    assert_eq!(err.reason(), StopReason::DeadlineExceeded, "{err}");
-    assert_eq!(extended_code(err.inner()), Some(5));
+    assert_eq!(err.reason(), Some(StopReason::DeadlineExceeded), "{err}");
+    assert_eq!(err.extended_code(), Some(5));
 
     holder.release();
     assert_eq!(count(&path), 0, "nothing of the failed writes is in the table");
@@ -162,8 +166,8 @@ fn a_constraint_violation_is_attempted_once_and_returned_unchanged() {
             tx.execute("INSERT INTO t (v) VALUES ('x')", [])
         })
         .unwrap_err();
-    assert_eq!((ran, err.attempts(), err.reason()), (1, 1, StopReason::Permanent));
-    assert_eq!(extended_code(err.inner()).map(code_name), Some("SQLITE_CONSTRAINT_UNIQUE"));
+    assert_eq!((ran, err.attempts(), err.reason()), (1, 1, Some(StopReason::Permanent)));
+    assert_eq!(err.extended_code().map(code_name), Some("SQLITE_CONSTRAINT_UNIQUE"));
     assert_eq!(count(store.path()), 1, "the 'y' of the failed transaction was rolled back");
 }
 
@@ -259,10 +263,11 @@ fn reads_are_not_blocked_by_a_writer() {
 #[test]
 fn lock_hold_times_are_recorded_and_a_slow_hold_is_counted() {
     let dir = tempfile::tempdir().unwrap();
-    let store = StoreOptions::default()
-        .with_slow_lock_hold(Duration::from_millis(20))
-        .open(dir.path().join("h.db"))
-        .unwrap();
+    let store = Store::open_with(
+        dir.path().join("h.db"),
+        StoreOptions::default().with_slow_lock_hold(Duration::from_millis(20)),
+    )
+    .unwrap();
     table(&store);
     // Counted from here: on a loaded machine even the schema's transaction may pass 20 ms.
     let before = store.lock_hold().snapshot();
@@ -480,11 +485,11 @@ fn a_grouped_constraint_violation_or_panic_fails_alone_while_its_group_commits()
         let n = i + 1;
         match (n, result) {
             (4, Err(e)) => {
-                assert_eq!((e.attempts(), e.reason()), (1, StopReason::Permanent));
-                assert_eq!(extended_code(e.inner()).map(code_name), Some("SQLITE_CONSTRAINT_UNIQUE"));
+                assert_eq!((e.attempts(), e.reason()), (1, Some(StopReason::Permanent)));
+                assert_eq!(e.extended_code().map(code_name), Some("SQLITE_CONSTRAINT_UNIQUE"));
             }
             (7, Err(e)) => {
-                assert_eq!(e.reason(), StopReason::Permanent);
+                assert_eq!(e.reason(), Some(StopReason::Permanent));
                 assert!(e.to_string().contains("panicked"), "{e}");
             }
             (_, Ok(1)) => {}
@@ -514,8 +519,11 @@ fn grouped_writes_wait_for_another_process_and_past_the_policy_each_gets_the_ori
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("grouped-held.db");
     let profile = ConnectionProfile::default().with_busy_timeout(Duration::from_millis(20));
-    let store =
-        StoreOptions::default().with_profile(profile).with_write_policy(fast_policy(3)).open(&path).unwrap();
+    let store = Store::open_with(
+        &path,
+        StoreOptions::default().with_profile(profile).with_write_policy(fast_policy(3)),
+    )
+    .unwrap();
     table(&store);
 
     // Held past the policy: every member of the group fails with the original SQLITE_BUSY after
@@ -538,8 +546,8 @@ fn grouped_writes_wait_for_another_process_and_past_the_policy_each_gets_the_ori
     });
     for result in results {
         let err = result.unwrap_err();
-        assert_eq!((err.attempts(), err.reason()), (3, StopReason::AttemptsExhausted), "{err}");
-        assert_eq!(extended_code(err.inner()), Some(5), "{err}");
+        assert_eq!((err.attempts(), err.reason()), (3, Some(StopReason::AttemptsExhausted)), "{err}");
+        assert_eq!(err.extended_code(), Some(5), "{err}");
     }
     assert_eq!(*runs.lock().unwrap(), 0, "BEGIN IMMEDIATE never got the lock, so no closure ran");
 
@@ -609,8 +617,11 @@ fn grouped_writes_from_four_processes_all_land() {
 #[test]
 fn a_retryable_error_inside_a_group_reruns_the_whole_group() {
     let dir = tempfile::tempdir().unwrap();
-    let store =
-        StoreOptions::default().with_write_policy(fast_policy(3)).open(dir.path().join("rerun.db")).unwrap();
+    let store = Store::open_with(
+        dir.path().join("rerun.db"),
+        StoreOptions::default().with_write_policy(fast_policy(3)),
+    )
+    .unwrap();
     table(&store);
     let runs: Arc<Vec<std::sync::atomic::AtomicU32>> = Arc::new((0..3).map(|_| Default::default()).collect());
     let results: Vec<_> = std::thread::scope(|s| {
@@ -681,8 +692,8 @@ fn permanent_errors_alone_or_inside_a_group_are_attempted_once_with_the_original
                 bad(n, tx)
             })
             .unwrap_err();
-        assert_eq!((ran, err.attempts(), err.reason()), (1, 1, StopReason::Permanent), "{err}");
-        assert_eq!(extended_code(err.inner()).map(code_name), Some(want(n)), "{err}");
+        assert_eq!((ran, err.attempts(), err.reason()), (1, 1, Some(StopReason::Permanent)), "{err}");
+        assert_eq!(err.extended_code().map(code_name), Some(want(n)), "{err}");
     }
     let runs: Arc<Vec<std::sync::atomic::AtomicU32>> = Arc::new((0..6).map(|_| Default::default()).collect());
     let results: Vec<_> = std::thread::scope(|s| {
@@ -708,8 +719,8 @@ fn permanent_errors_alone_or_inside_a_group_are_attempted_once_with_the_original
     for (n, result) in (0_i64..).zip(&results) {
         match (n, result) {
             (1 | 3 | 5, Err(e)) => {
-                assert_eq!((e.attempts(), e.reason()), (1, StopReason::Permanent), "{e}");
-                assert_eq!(extended_code(e.inner()).map(code_name), Some(want(n)), "{e}");
+                assert_eq!((e.attempts(), e.reason()), (1, Some(StopReason::Permanent)), "{e}");
+                assert_eq!(e.extended_code().map(code_name), Some(want(n)), "{e}");
             }
             (0 | 2 | 4, Ok(1)) => {}
             (n, other) => panic!("write {n}: {other:?}"),

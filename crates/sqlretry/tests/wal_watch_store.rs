@@ -11,7 +11,11 @@ const LIMIT: u64 = 256 * 1024;
 fn the_store_itself_brings_a_starved_wal_back_under_its_limit_once_the_reader_lets_go() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store-starved.db");
-    let store = sqlretry::sqlite::StoreOptions::default().with_wal_limit(LIMIT).open(&path).unwrap();
+    let store = sqlretry::sqlite::Store::open_with(
+        &path,
+        sqlretry::sqlite::StoreOptions::default().with_wal_limit(LIMIT),
+    )
+    .unwrap();
     store.write(|tx| tx.execute_batch("CREATE TABLE t (x BLOB)")).unwrap();
     let wal = || std::fs::metadata(dir.path().join("store-starved.db-wal")).map_or(0, |m| m.len());
     let reader = Connection::open(&path).unwrap();

@@ -14,7 +14,7 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
-use sqlretry::sqlite::{ConnectionProfile, JournalMode, Store, StoreOptions, extended_code};
+use sqlretry::sqlite::{ConnectionProfile, JournalMode, Store, StoreOptions};
 use sqlretry::writer::{IngestOptions, Row, WriteError, Writer, WriterOptions};
 use sqlretry::{RetryPolicy, StopReason};
 use writer_common::{ChildProcess, DB, ROLE, count, wait_for_parent, writer};
@@ -86,7 +86,7 @@ fn a_default_store_write_against_a_30s_exclusive_holder_ends_within_its_default_
     let started = Instant::now();
     let err = store.write(|tx| tx.execute("INSERT INTO t VALUES (1)", [])).unwrap_err();
     let took = started.elapsed();
-    assert_eq!(extended_code(err.inner()), Some(rusqlite::ffi::SQLITE_BUSY), "{err}");
+    assert_eq!(err.extended_code(), Some(rusqlite::ffi::SQLITE_BUSY), "{err}");
     assert!(took <= limit + SLACK, "default write waited {took:?}, deadline {limit:?}");
     eprintln!(
         "default Store::write against a 30 s EXCLUSIVE holder gave up after {took:?} (deadline {limit:?})"
@@ -98,7 +98,8 @@ fn a_store_write_with_a_2s_deadline_gives_the_original_busy_after_about_2s() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.db");
     let store =
-        StoreOptions::default().with_write_policy(patient(Duration::from_secs(2))).open(&path).unwrap();
+        Store::open_with(&path, StoreOptions::default().with_write_policy(patient(Duration::from_secs(2))))
+            .unwrap();
     store.write(|tx| tx.execute_batch("CREATE TABLE t (x)")).unwrap();
     let _holder = hold_exclusive(&path);
     let ran = AtomicU32::new(0);
@@ -110,8 +111,8 @@ fn a_store_write_with_a_2s_deadline_gives_the_original_busy_after_about_2s() {
         })
         .unwrap_err();
     let took = started.elapsed();
-    assert_eq!(extended_code(err.inner()), Some(rusqlite::ffi::SQLITE_BUSY), "{err}");
-    assert_eq!(err.reason(), StopReason::DeadlineExceeded);
+    assert_eq!(err.extended_code(), Some(rusqlite::ffi::SQLITE_BUSY), "{err}");
+    assert_eq!(err.reason(), Some(StopReason::DeadlineExceeded));
     assert_eq!(ran.load(Ordering::Relaxed), 0, "the closure never runs without the lock");
     assert!(took <= Duration::from_secs(2) + SLACK, "{took:?}");
     // Not given up early either: the deadline, not a busy timeout per attempt, ended it.
@@ -127,13 +128,9 @@ fn a_writer_submit_against_an_exclusive_holder_ends_within_its_deadline_and_then
     let started = Instant::now();
     let err = writer.submit(|tx| tx.execute("INSERT INTO items (id, v) VALUES (1, 'a')", [])).unwrap_err();
     let took = started.elapsed();
-    match err {
-        WriteError::GroupFailed { extended_code, reason, .. } => {
-            assert_eq!(extended_code, Some(rusqlite::ffi::SQLITE_BUSY));
-            assert_eq!(reason, StopReason::DeadlineExceeded);
-        }
-        other => panic!("{other:?}"),
-    }
+    assert!(matches!(err, WriteError::NotCommitted(_)), "{err:?}");
+    assert_eq!(err.extended_code(), Some(rusqlite::ffi::SQLITE_BUSY));
+    assert_eq!(err.reason(), Some(StopReason::DeadlineExceeded));
     assert!(took <= Duration::from_secs(1) + SLACK, "{took:?}");
     drop(holder);
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -157,18 +154,15 @@ fn a_stopped_process_holding_the_writers_lock_costs_another_process_a_bounded_wa
     signal(&child.child, "-STOP");
     // This process's writer: the child holds the writers' lock and SQLite's, and is stopped.
     let mine =
-        Writer::open(&path, WriterOptions::default().with_policy(patient(Duration::from_secs(1)))).unwrap();
+        Writer::open_with(&path, WriterOptions::default().with_policy(patient(Duration::from_secs(1))))
+            .unwrap();
     let started = Instant::now();
     let err = mine.submit(|tx| tx.execute("INSERT INTO items (id, v) VALUES (2, 'parent')", [])).unwrap_err();
     let took = started.elapsed();
     signal(&child.child, "-CONT");
     assert!(took <= Duration::from_secs(1) + SLACK, "waited {took:?} on a stopped process");
-    match err {
-        WriteError::GroupFailed { extended_code, .. } => {
-            assert_eq!(extended_code, Some(rusqlite::ffi::SQLITE_BUSY))
-        }
-        other => panic!("{other:?}"),
-    }
+    assert!(matches!(err, WriteError::NotCommitted(_)), "{err:?}");
+    assert_eq!(err.extended_code(), Some(rusqlite::ffi::SQLITE_BUSY));
     // Resumed, the child commits its request; then this process's write goes through.
     child.tell("go");
     child.expect_line("ack 1");
@@ -187,11 +181,11 @@ fn a_busy_commit_under_a_rollback_journal_is_retried_whole_and_succeeds_once_the
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.db");
     let profile = ConnectionProfile::default().with_journal_mode(JournalMode::Delete);
-    let store = StoreOptions::default()
-        .with_profile(profile)
-        .with_write_policy(patient(Duration::from_secs(10)))
-        .open(&path)
-        .unwrap();
+    let store = Store::open_with(
+        &path,
+        StoreOptions::default().with_profile(profile).with_write_policy(patient(Duration::from_secs(10))),
+    )
+    .unwrap();
     store.write(|tx| tx.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (0)")).unwrap();
     // A reader holds SHARED across the writer's COMMIT, which needs EXCLUSIVE: SQLITE_BUSY at COMMIT.
     let reader = Connection::open(&path).unwrap();

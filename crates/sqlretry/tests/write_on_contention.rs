@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use r2d2_sqlite::SqliteConnectionManager;
 use sqlretry::backoff::ConstantBuilder;
-use sqlretry::sqlite::{SQLITE_BUSY, extended_code, write_on, write_on_until};
+use sqlretry::sqlite::{SQLITE_BUSY, write_on, write_on_until};
 use sqlretry::{Deadline, RetryPolicy};
 use writer_common::{ChildProcess, DB, ROLE, wait_for_parent};
 
@@ -187,7 +187,7 @@ fn another_process_holding_the_lock_costs_a_bounded_wait_then_the_write_commits(
         tx.execute("UPDATE counter SET n = n + 1 WHERE id = 1", [])
     })
     .unwrap_err();
-    assert_eq!(extended_code(err.inner()), Some(SQLITE_BUSY));
+    assert_eq!(err.extended_code(), Some(SQLITE_BUSY));
     assert!(started.elapsed() < Duration::from_secs(3), "waited {:?}", started.elapsed());
 
     // A write that waits while the lock is held commits once the other process lets go.

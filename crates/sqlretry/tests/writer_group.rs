@@ -120,7 +120,7 @@ fn a_constraint_violation_fails_alone_while_its_group_commits() {
         let id = i as i64 + 1;
         match h.join().unwrap() {
             Ok(got) => assert_eq!(got, id),
-            Err(WriteError::Rejected(e)) => {
+            Err(WriteError::Rejected { error: e, .. }) => {
                 assert_eq!(id, 5);
                 assert_eq!(sqlretry::sqlite::extended_code(&e), Some(1299)); // SQLITE_CONSTRAINT_NOTNULL
             }
@@ -171,7 +171,7 @@ fn enqueued_requests_return_at_once_and_are_acknowledged_after_commit() {
                     reader.query_row("SELECT count(*) FROM items WHERE id = ?1", [id], |r| r.get(0)).unwrap();
                 assert_eq!(seen, 1, "acknowledged id {id} not committed");
             }
-            Err(WriteError::Rejected(e)) => {
+            Err(WriteError::Rejected { error: e, .. }) => {
                 assert_eq!(id, 50);
                 assert_eq!(sqlretry::sqlite::extended_code(&e), Some(1555)); // SQLITE_CONSTRAINT_PRIMARYKEY
             }
@@ -259,7 +259,7 @@ fn a_lone_rejected_request_is_rolled_back() {
             tx.execute("INSERT INTO items (id, v) VALUES (1, 'again')", [])
         })
         .unwrap_err();
-    assert!(matches!(err, WriteError::Rejected(_)), "{err}");
+    assert!(matches!(err, WriteError::Rejected { .. }), "{err}");
     drop(writer);
     assert_eq!(count(&path, "SELECT count(*) FROM items"), 0);
 }
@@ -482,7 +482,7 @@ fn a_generic_replay_restores_a_typed_lanes_dead_letters_and_refuses_non_inserts(
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("replay.db");
     // No table yet: every batch of the typed lane fails permanently and is dead-lettered.
-    let writer = Writer::open(&path, WriterOptions::default()).unwrap();
+    let writer = Writer::open(&path).unwrap();
     let ingest = writer.ingest::<Tick>(IngestOptions::default().with_batch_size(100));
     for i in 0..250 {
         ingest.append(tick(i)).unwrap();
@@ -501,7 +501,7 @@ fn a_generic_replay_restores_a_typed_lanes_dead_letters_and_refuses_non_inserts(
     drop(store);
 
     // Another program, without the Rust type: generic replay.
-    let writer = Writer::open(&path, WriterOptions::default()).unwrap();
+    let writer = Writer::open(&path).unwrap();
     writer.submit(|tx| tx.execute_batch(SCHEMA)).unwrap();
     writer.submit(|tx| tx.execute("INSERT INTO ticks (symbol, ts_ms, bid) VALUES ('S1', 1, 0)", [])).unwrap();
     let report = writer.replay_all().unwrap();
@@ -561,12 +561,14 @@ fn permanent_errors_inside_a_group_run_once_and_fail_alone_with_the_original_cod
     for (n, p) in pending.into_iter().enumerate() {
         let code = |e: &rusqlite::Error| sqlretry::sqlite::extended_code(e).map(sqlretry::sqlite::code_name);
         match (n, p.wait()) {
-            (1, Err(WriteError::Rejected(e))) => assert_eq!(code(&e), Some("SQLITE_TOOBIG"), "{e}"),
-            (3, Err(WriteError::Rejected(e))) => {
+            (1, Err(WriteError::Rejected { error: e, .. })) => {
+                assert_eq!(code(&e), Some("SQLITE_TOOBIG"), "{e}")
+            }
+            (3, Err(WriteError::Rejected { error: e, .. })) => {
                 assert_eq!(code(&e), Some("SQLITE_ERROR"), "{e}");
                 assert!(e.to_string().contains("missing"), "the original message: {e}");
             }
-            (5, Err(WriteError::Rejected(e))) => {
+            (5, Err(WriteError::Rejected { error: e, .. })) => {
                 assert_eq!(code(&e), Some("SQLITE_CONSTRAINT_PRIMARYKEY"), "{e}");
             }
             (0 | 2 | 4, Ok(1)) => {}

@@ -33,7 +33,7 @@ fn child() {
         }
         "load" => {
             // Four producers writing through one Writer; each acknowledged id is printed.
-            let writer = Writer::open(&db, WriterOptions::default()).unwrap();
+            let writer = Writer::open(&db).unwrap();
             println!("ready");
             let producers: Vec<_> = (0..4_i64)
                 .map(|p| {
@@ -130,13 +130,9 @@ fn past_the_policy_batches_are_dead_lettered_and_replay_restores_every_row() {
     }
     // A request past its policy fails with the lock's code and leaves nothing behind.
     let err = writer.submit(|tx| tx.execute("INSERT INTO items (id, v) VALUES (1, 'x')", [])).unwrap_err();
-    match err {
-        WriteError::GroupFailed { extended_code, attempts, .. } => {
-            assert_eq!(extended_code.map(|c| c & 0xff), Some(5));
-            assert_eq!(attempts, 2);
-        }
-        other => panic!("{other}"),
-    }
+    assert!(matches!(err, WriteError::NotCommitted(_)), "{err}");
+    assert_eq!(err.extended_code().map(|c| c & 0xff), Some(5));
+    assert_eq!(err.attempts(), 2);
     drop(ingest);
     let m = writer.shutdown().unwrap(); // flushes the buffered rows: all fail against the lock
     assert_eq!((m.rows_written, m.rows_dead_lettered, m.rows_lost), (0, 1200, 0), "{m:?}");
@@ -155,7 +151,7 @@ fn past_the_policy_batches_are_dead_lettered_and_replay_restores_every_row() {
     locker.expect_line("released");
     assert!(locker.child.wait().unwrap().success());
 
-    let writer = Writer::open(&path, config).unwrap();
+    let writer = Writer::open_with(&path, config).unwrap();
     let report = writer.replay::<Tick>().unwrap();
     assert_eq!((report.batches, report.rows, report.rows_left), (3, 1200, 0));
     assert!(report.refused.is_empty(), "{report:?}");

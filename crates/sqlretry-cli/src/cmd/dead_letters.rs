@@ -101,7 +101,7 @@ fn replay(args: &DeadLettersReplayArgs) -> Result<ExitCode, CliError> {
         WriterOptions::from_config(&config).map_err(|e| CliError::usage("--config", e.to_string()))?;
     let path = store_path(&args.db)?;
     let report = if path.exists() {
-        let writer = Writer::open(&args.db, options).map_err(CliError::writer("opening the writer"))?;
+        let writer = Writer::open_with(&args.db, options).map_err(CliError::writer("opening the writer"))?;
         let replayed = writer.replay_all();
         let shutdown = writer.shutdown();
         let report = replayed.map_err(CliError::writer("replaying dead letters"))?;

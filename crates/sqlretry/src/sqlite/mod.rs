@@ -64,6 +64,7 @@ mod store_config;
 mod transaction_on;
 mod turns;
 mod wal_watch;
+pub(crate) mod write_error;
 pub(crate) mod write_side;
 
 pub use classify::{RETRYABLE_CODES, SQLITE_BUSY, SQLITE_LOCKED, classify_code, code_name, extended_code};
@@ -75,3 +76,4 @@ pub use state_store::{StateError, StateOpenError, StateStore};
 pub use store::{Store, StoreOptions};
 pub use transaction_on::{write_on, write_on_until};
 pub use wal_watch::{DEFAULT_CHECKPOINT_BUDGET, DEFAULT_WAL_LIMIT, WalCheck, WalWatch};
+pub use write_error::WriteError;

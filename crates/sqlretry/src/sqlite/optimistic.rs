@@ -5,7 +5,7 @@
 use rusqlite::Connection;
 
 use super::store::Store;
-use crate::error::RetryError;
+use super::write_error::WriteError;
 
 /// What an optimistic write did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,7 +104,7 @@ impl Store {
         expected: i64,
         mut version: V,
         mut apply: A,
-    ) -> Result<Outcome<T>, RetryError<rusqlite::Error>>
+    ) -> Result<Outcome<T>, WriteError>
     where
         V: FnMut(&Connection) -> rusqlite::Result<Option<i64>>,
         A: FnMut(&Connection) -> rusqlite::Result<T>,

@@ -58,11 +58,11 @@ impl JournalMode {
 /// # Examples
 ///
 /// ```
-/// use sqlretry::sqlite::{ConnectionProfile, StoreOptions, Synchronous};
+/// use sqlretry::sqlite::{ConnectionProfile, Store, StoreOptions, Synchronous};
 ///
 /// let dir = tempfile::tempdir()?;
 /// let profile = ConnectionProfile::default().with_synchronous(Synchronous::Full);
-/// let store = StoreOptions::default().with_profile(profile).open(dir.path().join("ledger.db"))?;
+/// let store = Store::open_with(dir.path().join("ledger.db"), StoreOptions::default().with_profile(profile))?;
 /// let level: i64 = store.read(|conn| conn.query_row("PRAGMA synchronous", [], |r| r.get(0)))?;
 /// assert_eq!(level, Synchronous::Full.level());
 /// # Ok::<(), Box<dyn std::error::Error>>(())

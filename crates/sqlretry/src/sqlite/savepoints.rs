@@ -29,14 +29,17 @@ pub(crate) struct Call<F, T, R> {
     panicked: bool,
     reply: R,
     deadline: Deadline,
+    submitted: std::time::Instant,
+    runs: u32,
 }
 
 /// How a [`Call`] ended.
 pub(crate) enum Ended<T> {
     /// The closure's value (committed, if the group committed).
     Value(T),
-    /// The closure's own permanent error; its changes were rolled back.
-    Rejected(rusqlite::Error),
+    /// The closure's own permanent error, and how many times the closure ran; its changes were
+    /// rolled back.
+    Rejected(rusqlite::Error, u32),
     /// The closure panicked; its changes were rolled back.
     Panicked,
     /// The closure never completed a run (the group gave up first).
@@ -46,7 +49,20 @@ pub(crate) enum Ended<T> {
 impl<F, T, R> Call<F, T, R> {
     /// `f`, whose outcome goes to `reply`, to be done by `deadline` (fixed when its caller called).
     pub(crate) fn new(f: F, reply: R, deadline: Deadline) -> Self {
-        Call { f, output: None, panicked: false, reply, deadline }
+        Call {
+            f,
+            output: None,
+            panicked: false,
+            reply,
+            deadline,
+            submitted: std::time::Instant::now(),
+            runs: 0,
+        }
+    }
+
+    /// When its caller called.
+    pub(crate) fn submitted(&self) -> std::time::Instant {
+        self.submitted
     }
 
     /// When the caller's wait must end.
@@ -59,7 +75,7 @@ impl<F, T, R> Call<F, T, R> {
         let ended = match self.output {
             Some(Ok(value)) => Ended::Value(value),
             Some(Err(_)) if self.panicked => Ended::Panicked,
-            Some(Err(error)) => Ended::Rejected(error),
+            Some(Err(error)) => Ended::Rejected(error, self.runs),
             None => Ended::NotRun,
         };
         (ended, self.reply)
@@ -76,6 +92,7 @@ where
     /// members.
     fn run(&mut self, on: &C) -> rusqlite::Result<()> {
         self.output = None;
+        self.runs += 1;
         let f = &mut self.f;
         let Ok(result) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(on))) else {
             self.panicked = true;

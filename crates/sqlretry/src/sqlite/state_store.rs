@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 
 use super::profile::OpenError;
 use super::store::{Store, StoreOptions};
+use super::write_error::WriteError;
 use crate::error::RetryError;
 use crate::policy::RetryPolicy;
 
@@ -50,9 +51,12 @@ pub struct StateStore {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StateError {
-    /// The database refused, after the policy's retries; the original error is inside.
+    /// A read was refused, after the read policy's retries; the original error is inside.
     #[error("state store: {0}")]
     Sqlite(#[from] RetryError<rusqlite::Error>),
+    /// A write did not commit; the original error is inside.
+    #[error("state store: {0}")]
+    Write(#[from] WriteError),
     /// A value could not be encoded or decoded as JSON.
     #[error("state store: the value of key {key:?} is not valid JSON for this type: {source}")]
     Json {
@@ -81,7 +85,7 @@ impl StateStore {
     ///
     /// As [`StateStore::open`].
     pub fn open_with(path: impl AsRef<Path>, policy: RetryPolicy) -> Result<StateStore, StateOpenError> {
-        let store = StoreOptions::default().with_write_policy(policy).open(path)?;
+        let store = Store::open_with(path, StoreOptions::default().with_write_policy(policy))?;
         StateStore::from_store(store)
     }
 
@@ -105,7 +109,7 @@ impl StateStore {
     ///
     /// # Errors
     ///
-    /// [`StateError::Sqlite`] once the policy ran out or for a permanent error.
+    /// [`StateError::Write`] once the policy ran out or for a permanent error.
     pub fn save(&self, key: &str, value: &[u8]) -> Result<(), StateError> {
         self.store.write(|tx| {
             tx.prepare_cached(
@@ -196,5 +200,5 @@ pub enum StateOpenError {
     Open(#[from] OpenError),
     /// Creating the table failed.
     #[error("state store: cannot create the table: {0}")]
-    Schema(#[from] RetryError<rusqlite::Error>),
+    Schema(#[from] WriteError),
 }

@@ -13,6 +13,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use super::lock_hold::{DEFAULT_SLOW_LOCK_HOLD, LockHold};
 use super::profile::{ConnectionProfile, OpenError};
+use super::write_error::{Origin, WriteError};
 use super::write_side::WriteSide;
 use crate::deadline::Deadline;
 use crate::error::RetryError;
@@ -30,12 +31,12 @@ use crate::retry::Retry;
 ///
 /// ```
 /// use sqlretry::RetryPolicy;
-/// use sqlretry::sqlite::StoreOptions;
+/// use sqlretry::sqlite::{Store, StoreOptions};
 /// use std::time::Duration;
 ///
 /// let dir = tempfile::tempdir()?;
 /// let policy = RetryPolicy::builder().max_attempts(5).deadline(Duration::from_secs(2)).build()?;
-/// let store = StoreOptions::default().with_write_policy(policy).open(dir.path().join("app.db"))?;
+/// let store = Store::open_with(dir.path().join("app.db"), StoreOptions::default().with_write_policy(policy))?;
 /// assert_eq!(store.options().write_policy().max_attempts(), 5);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -135,15 +136,6 @@ impl StoreOptions {
     #[must_use]
     pub fn read_policy(&self) -> &RetryPolicy {
         &self.read_policy
-    }
-
-    /// Opens a [`Store`] on `path` with these options.
-    ///
-    /// # Errors
-    ///
-    /// As [`ConnectionProfile::open`].
-    pub fn open(self, path: impl AsRef<Path>) -> Result<Store, OpenError> {
-        Store::open_with(path, self)
     }
 }
 
@@ -302,10 +294,11 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// [`RetryError`] holding the last `rusqlite::Error` unchanged: at once for a permanent error
-    /// (a constraint, an SQL error), after the policy ran out for a retryable one. Nothing of a
-    /// failed write is in the database.
-    pub fn write<T, F>(&self, f: F) -> Result<T, RetryError<rusqlite::Error>>
+    /// [`WriteError::Rejected`] with `f`'s own permanent error (a constraint, an SQL error), at
+    /// once; [`WriteError::NotCommitted`] with SQLite's last error, the attempts and the reason when
+    /// the transaction could not commit (the policy ran out on a retryable error, or `BEGIN`/`COMMIT`
+    /// failed for good). Nothing of a failed write is in the database.
+    pub fn write<T, F>(&self, f: F) -> Result<T, WriteError>
     where
         F: FnMut(&Connection) -> rusqlite::Result<T>,
     {
@@ -317,7 +310,7 @@ impl Store {
     /// # Errors
     ///
     /// As [`Store::write`].
-    pub fn write_with<T, F>(&self, policy: &RetryPolicy, f: F) -> Result<T, RetryError<rusqlite::Error>>
+    pub fn write_with<T, F>(&self, policy: &RetryPolicy, f: F) -> Result<T, WriteError>
     where
         F: FnMut(&Connection) -> rusqlite::Result<T>,
     {
@@ -331,23 +324,30 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// As [`Store::write`]; when the deadline passes, the last SQLite error (SQLITE_BUSY) with
-    /// reason [`StopReason::DeadlineExceeded`](crate::StopReason::DeadlineExceeded).
+    /// As [`Store::write`]; when the deadline passes, [`WriteError::NotCommitted`] with the last
+    /// SQLite error (SQLITE_BUSY) and reason
+    /// [`StopReason::DeadlineExceeded`](crate::StopReason::DeadlineExceeded).
     pub fn write_until<T, F>(
         &self,
         policy: &RetryPolicy,
         deadline: Deadline,
         mut f: F,
-    ) -> Result<T, RetryError<rusqlite::Error>>
+    ) -> Result<T, WriteError>
     where
         F: FnMut(&Connection) -> rusqlite::Result<T>,
     {
         let inner = &*self.inner;
-        Retry::new(policy)
-            .named("sqlite.write")
-            .with_observer(&inner.write_stats)
-            .until(deadline)
-            .call(|| inner.side.attempt(deadline, false, |conn| f(conn).map(|value| (value, true))))
+        let origin = Origin::default();
+        origin.outcome(
+            Retry::new(policy).named("sqlite.write").with_observer(&inner.write_stats).until(deadline).call(
+                || {
+                    origin.attempt();
+                    inner
+                        .side
+                        .attempt(deadline, false, |conn| origin.body(f(conn)).map(|value| (value, true)))
+                },
+            ),
+        )
     }
 
     /// Runs `f` on a read connection inside a deferred transaction (one consistent snapshot for all

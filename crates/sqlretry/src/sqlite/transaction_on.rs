@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 
 use super::attempt::begin_polled;
+use super::write_error::{Origin, WriteError};
 use crate::deadline::Deadline;
-use crate::error::RetryError;
 use crate::policy::RetryPolicy;
 use crate::retry::Retry;
 
@@ -35,9 +35,10 @@ use crate::retry::Retry;
 ///
 /// # Errors
 ///
-/// [`RetryError`] holding the last `rusqlite::Error` unchanged: at once for a permanent error (a
-/// constraint, an SQL error), after the policy ran out for a retryable one (SQLITE_BUSY at
-/// `BEGIN` or at `COMMIT`, BUSY_SNAPSHOT, …). Nothing of a failed write is in the database.
+/// As [`Store::write`](super::Store::write): [`WriteError::Rejected`] with `f`'s own permanent
+/// error (a constraint, an SQL error), at once; [`WriteError::NotCommitted`] with SQLite's last
+/// error once the policy ran out on a retryable one (SQLITE_BUSY at `BEGIN` or at `COMMIT`,
+/// BUSY_SNAPSHOT, …). Nothing of a failed write is in the database.
 ///
 /// # Examples
 ///
@@ -78,11 +79,7 @@ use crate::retry::Retry;
 ///     .interact(move |conn| write_on(conn, &policy, |tx| tx.execute("UPDATE counter SET n = n + 1", [])))
 ///     .await??;
 /// ```
-pub fn write_on<T, F>(
-    conn: &mut Connection,
-    policy: &RetryPolicy,
-    f: F,
-) -> Result<T, RetryError<rusqlite::Error>>
+pub fn write_on<T, F>(conn: &mut Connection, policy: &RetryPolicy, f: F) -> Result<T, WriteError>
 where
     F: FnMut(&Connection) -> rusqlite::Result<T>,
 {
@@ -118,13 +115,17 @@ pub fn write_on_until<T, F>(
     policy: &RetryPolicy,
     deadline: Deadline,
     mut f: F,
-) -> Result<T, RetryError<rusqlite::Error>>
+) -> Result<T, WriteError>
 where
     F: FnMut(&Connection) -> rusqlite::Result<T>,
 {
     let deadline = deadline.earlier(Deadline::from_policy(policy, Instant::now()));
     let conn = &*conn;
-    Retry::new(policy).named("sqlite.write_on").until(deadline).call(|| attempt(conn, deadline, &mut f))
+    let origin = Origin::default();
+    origin.outcome(Retry::new(policy).named("sqlite.write_on").until(deadline).call(|| {
+        origin.attempt();
+        attempt(conn, deadline, &mut |c: &Connection| origin.body(f(c)))
+    }))
 }
 
 /// One attempt: `BEGIN IMMEDIATE` (polled, within the busy timeout and the deadline), `f`, `COMMIT`.
@@ -175,7 +176,7 @@ impl Drop for BusyTimeout<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sqlite::{SQLITE_BUSY, extended_code};
+    use crate::sqlite::SQLITE_BUSY;
 
     fn busy_timeout(conn: &Connection) -> i64 {
         conn.query_row("PRAGMA busy_timeout", [], |r| r.get(0)).unwrap()
@@ -213,7 +214,11 @@ mod tests {
         .unwrap_err();
         assert_eq!(runs, 1);
         assert_eq!(err.attempts(), 1);
-        assert_eq!(err.into_inner().sqlite_error_code(), Some(rusqlite::ErrorCode::ConstraintViolation));
+        assert!(matches!(err, WriteError::Rejected { .. }), "{err:?}");
+        assert_eq!(
+            err.sqlite_error().and_then(|e| e.sqlite_error_code()),
+            Some(rusqlite::ErrorCode::ConstraintViolation)
+        );
         let n: i64 = conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
         assert_eq!(n, 0);
         assert!(conn.is_autocommit());
@@ -235,7 +240,8 @@ mod tests {
         })
         .unwrap_err();
         assert!(started.elapsed() < Duration::from_secs(4), "waited {:?}", started.elapsed());
-        assert_eq!(extended_code(err.inner()), Some(SQLITE_BUSY));
+        assert!(matches!(err, WriteError::NotCommitted(_)), "{err:?}");
+        assert_eq!(err.extended_code(), Some(SQLITE_BUSY));
         assert_eq!(busy_timeout(&conn), 5000);
         holder.execute_batch("COMMIT").unwrap();
     }

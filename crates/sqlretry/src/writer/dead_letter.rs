@@ -327,7 +327,7 @@ pub(crate) fn replay(writer: &super::Writer, row_type: Option<&str>) -> Result<R
         let sql = letter.insert_sql.clone();
         match writer.submit(move |tx| super::ingest::insert_values(tx, &sql, &rows)) {
             Ok(()) => {}
-            Err(WriteError::Rejected(error)) => {
+            Err(WriteError::Rejected { error, .. }) => {
                 tracing::warn!(id = letter.id, %error, "dead letter's insert failed; kept");
                 report.refused.push(refuse(format!("its insert failed: {error}")));
                 continue;

@@ -1,69 +1,7 @@
-//! What a write through the [`Writer`](super::Writer) can fail with.
+//! What the [`Writer`](super::Writer)'s other operations can fail with (a write's own error is
+//! the crate's one [`WriteError`], shared with the [`Store`](crate::sqlite::Store)).
 
-use crate::StopReason;
-
-/// Why a request submitted to a [`Writer`](super::Writer) did not commit.
-///
-/// A request's result arrives only after its transaction committed (or definitely did not):
-/// `Ok` means the request's changes are durable in the file (under the connection's `synchronous`
-/// setting); every `Err` means none of them are.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum WriteError {
-    /// The request's own closure failed with a permanent error (a constraint, bad SQL). Its
-    /// savepoint was rolled back; the other requests of its group committed. The error is the
-    /// closure's, unchanged.
-    #[error("request rejected and rolled back alone: {0}")]
-    Rejected(#[source] rusqlite::Error),
-    /// The request's closure panicked. It was rolled back alone, like a rejected request; the
-    /// panic did not reach the thread that ran the group.
-    #[error("the request's closure panicked; rolled back alone")]
-    RequestPanicked,
-    /// The group's transaction could not commit within the retry policy (the file stayed locked by
-    /// another process, the disk failed). Every request of the group gets this error.
-    #[error("group transaction not committed ({reason} after {attempts} attempt(s)): {message}")]
-    GroupFailed {
-        /// SQLite's extended result code of the last error, when it was an SQLite error.
-        extended_code: Option<i32>,
-        /// The last error, as text.
-        message: String,
-        /// How many times the group's transaction ran.
-        attempts: u32,
-        /// Why the retry loop stopped.
-        reason: StopReason,
-    },
-    /// The writer was shut down (or its thread ended) before the request was taken.
-    #[error("the writer is shut down")]
-    Closed,
-    /// [`Writer::try_submit`](super::Writer::try_submit) found the queue full.
-    #[error("the writer's queue is full")]
-    Full,
-    /// The writer's thread panicked (reported by [`Writer::shutdown`](super::Writer::shutdown)).
-    #[error("the writer thread panicked")]
-    Panicked,
-}
-
-impl WriteError {
-    /// A request that the deadline ended before its transaction ran: `error` (SQLITE_BUSY naming
-    /// what was waited for), no attempt made.
-    pub(crate) fn from_timeout(error: rusqlite::Error) -> Self {
-        WriteError::GroupFailed {
-            extended_code: crate::sqlite::extended_code(&error),
-            message: error.to_string(),
-            attempts: 0,
-            reason: StopReason::DeadlineExceeded,
-        }
-    }
-
-    pub(crate) fn group_failed(error: &crate::RetryError<rusqlite::Error>) -> Self {
-        WriteError::GroupFailed {
-            extended_code: crate::sqlite::extended_code(error.inner()),
-            message: error.inner().to_string(),
-            attempts: error.attempts(),
-            reason: error.reason(),
-        }
-    }
-}
+pub use crate::sqlite::WriteError;
 
 /// Why a row was not taken by [`Ingest::append`](super::Ingest::append); the row is handed back.
 #[derive(Debug, thiserror::Error)]

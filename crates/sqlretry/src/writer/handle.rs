@@ -31,7 +31,7 @@ use crate::sqlite::write_side::WriteSide;
 /// use sqlretry::writer::{Writer, WriterOptions, WriteError};
 ///
 /// let dir = tempfile::tempdir()?;
-/// let writer = Writer::open(dir.path().join("app.db"), WriterOptions::default())?;
+/// let writer = Writer::open(dir.path().join("app.db"))?;
 /// writer.submit(|tx| tx.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)"))?;
 ///
 /// // The result arrives after the transaction committed.
@@ -43,7 +43,7 @@ use crate::sqlite::write_side::WriteSide;
 ///
 /// // A permanent error fails its own request only.
 /// let err = writer.submit(|tx| tx.execute("INSERT INTO t (v) VALUES (NULL)", [])).unwrap_err();
-/// assert!(matches!(err, WriteError::Rejected(_)));
+/// assert!(matches!(err, WriteError::Rejected { .. }));
 ///
 /// let metrics = writer.shutdown()?; // drains, commits, joins the thread
 /// assert_eq!(metrics.requests_committed, 2);
@@ -98,14 +98,25 @@ impl std::fmt::Debug for Writer {
 }
 
 impl Writer {
-    /// Opens `path` with the configured [`ConnectionProfile`](crate::sqlite::ConnectionProfile)
-    /// and starts the writer thread (`sqlretry-writer`).
+    /// Opens `path` with [`WriterOptions::default`] and starts the writer thread
+    /// (`sqlretry-writer`). The constructors follow one convention across the crate: `open(path)`
+    /// with defaults, `open_with(path, options)` ([`Store`](crate::sqlite::Store) too).
+    ///
+    /// # Errors
+    ///
+    /// As [`Writer::open_with`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Writer, WriterError> {
+        Self::open_with(path, WriterOptions::default())
+    }
+
+    /// Opens `path` with the options' [`ConnectionProfile`](crate::sqlite::ConnectionProfile) and
+    /// starts the writer thread (`sqlretry-writer`).
     ///
     /// # Errors
     ///
     /// [`WriterError::Open`] if the file cannot be opened and set up, [`WriterError::Spawn`] if
     /// the thread cannot be started.
-    pub fn open(path: impl AsRef<Path>, config: WriterOptions) -> Result<Writer, WriterError> {
+    pub fn open_with(path: impl AsRef<Path>, config: WriterOptions) -> Result<Writer, WriterError> {
         let (shared, owner) = Owner::start(path.as_ref(), config)?;
         Ok(Writer { shared, owner })
     }
@@ -142,7 +153,8 @@ impl Writer {
     /// # Errors
     ///
     /// [`WriteError::Rejected`] with `f`'s own permanent error (only its savepoint was rolled
-    /// back), [`WriteError::GroupFailed`] when the group transaction gave up under the policy,
+    /// back), [`WriteError::NotCommitted`] when the group transaction gave up under the policy
+    /// (SQLite's error kept whole, shared by the group's requests),
     /// [`WriteError::Closed`] after shutdown.
     pub fn submit<T, F>(&self, f: F) -> Result<T, WriteError>
     where
@@ -195,7 +207,7 @@ impl Writer {
     /// use sqlretry::writer::{Writer, WriterOptions};
     ///
     /// let dir = tempfile::tempdir()?;
-    /// let writer = Writer::open(dir.path().join("app.db"), WriterOptions::default())?;
+    /// let writer = Writer::open(dir.path().join("app.db"))?;
     /// writer.submit(|tx| tx.execute_batch("CREATE TABLE t (v INTEGER NOT NULL)"))?;
     ///
     /// let pending: Vec<_> = (0..100)
@@ -245,7 +257,7 @@ impl Writer {
     /// use sqlretry::writer::{Writer, WriterOptions};
     ///
     /// let dir = tempfile::tempdir()?;
-    /// let writer = Writer::open(dir.path().join("app.db"), WriterOptions::default())?;
+    /// let writer = Writer::open(dir.path().join("app.db"))?;
     /// let n = writer.submit_async(|tx| tx.execute_batch("CREATE TABLE t (x)").map(|()| 1)).await?;
     /// assert_eq!(n, 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -296,7 +308,7 @@ impl Writer {
     /// }
     ///
     /// let dir = tempfile::tempdir()?;
-    /// let writer = Writer::open(dir.path().join("ticks.db"), WriterOptions::default())?;
+    /// let writer = Writer::open(dir.path().join("ticks.db"))?;
     /// writer.submit(|tx| tx.execute_batch("CREATE TABLE ticks (symbol TEXT, ts_ms INTEGER, UNIQUE (symbol, ts_ms))"))?;
     /// assert_eq!(writer.insert(Tick { symbol: "EURUSD".into(), ts_ms: 1 })?, 1);
     /// assert_eq!(writer.insert(Tick { symbol: "EURUSD".into(), ts_ms: 1 })?, 0); // already there
@@ -334,7 +346,7 @@ impl Writer {
     /// }
     ///
     /// let dir = tempfile::tempdir()?;
-    /// let writer = Writer::open(dir.path().join("ticks.db"), WriterOptions::default())?;
+    /// let writer = Writer::open(dir.path().join("ticks.db"))?;
     /// writer.submit(|tx| tx.execute_batch("CREATE TABLE ticks (symbol TEXT, ts_ms INTEGER, UNIQUE (symbol, ts_ms))"))?;
     /// let ingest = writer.ingest::<Tick>(IngestOptions::default());
     /// for ts_ms in 0..1000 {
@@ -371,7 +383,7 @@ impl Writer {
     /// use sqlretry::writer::{DeadLetterStore, Writer, WriterOptions};
     ///
     /// let dir = tempfile::tempdir()?;
-    /// let writer = Writer::open(dir.path().join("ticks.db"), WriterOptions::default())?;
+    /// let writer = Writer::open(dir.path().join("ticks.db"))?;
     /// writer.submit(|tx| tx.execute_batch("CREATE TABLE ticks (symbol TEXT, ts_ms INTEGER, UNIQUE (symbol, ts_ms))"))?;
     /// let mut store = DeadLetterStore::open(writer.dead_letter_path())?;
     /// let sql = "INSERT OR IGNORE INTO ticks (symbol, ts_ms) VALUES (?1, ?2)";

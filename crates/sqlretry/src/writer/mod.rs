@@ -35,7 +35,7 @@
 //! (`sqlretry_sqlite_lock_hold_seconds`, a warning past 1 s). A request's deadline is fixed when
 //! it is submitted (the policy's total deadline, finite by default); a group is done by the
 //! earliest deadline among its requests, a request still queued when its deadline passed fails
-//! without running (SQLITE_BUSY, [`WriteError::GroupFailed`] with no attempt), and a blocked
+//! without running (SQLITE_BUSY, [`WriteError::NotCommitted`] with no attempt), and a blocked
 //! `submit` waits for room no longer than its deadline. So a stopped or hung process holding the
 //! file costs the callers of this one a bounded wait, never a freeze.
 //!

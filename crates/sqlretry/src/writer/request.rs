@@ -13,6 +13,8 @@ pub(crate) trait Job: Send + Member<Connection> {
     fn complete(self: Box<Self>, failure: Option<WriteError>);
     /// When its caller's wait must end (fixed when it was submitted).
     fn deadline(&self) -> Deadline;
+    /// When its caller submitted it.
+    fn submitted(&self) -> std::time::Instant;
 }
 
 /// Where a request's result goes: a blocked thread or an awaiting task.
@@ -55,7 +57,7 @@ where
             None => match ended {
                 Ended::Value(value) => Ok(value),
                 Ended::Panicked => Err(WriteError::RequestPanicked),
-                Ended::Rejected(error) => Err(WriteError::Rejected(error)),
+                Ended::Rejected(error, attempts) => Err(WriteError::Rejected { error, attempts }),
                 Ended::NotRun => Err(WriteError::Closed),
             },
         };
@@ -64,5 +66,9 @@ where
 
     fn deadline(&self) -> Deadline {
         Call::deadline(self)
+    }
+
+    fn submitted(&self) -> std::time::Instant {
+        Call::submitted(self)
     }
 }

@@ -2,6 +2,7 @@
 //! ([`WriteSide::attempt`](crate::sqlite::write_side::WriteSide)); and a group of requests run in
 //! it, each in its own savepoint.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
@@ -47,7 +48,8 @@ impl Shared {
         let (mut jobs, late): (Vec<_>, Vec<_>) =
             jobs.into_iter().partition(|j| !j.deadline().is_expired(now));
         for job in late {
-            job.complete(Some(WriteError::from_timeout(self.side.timed_out("the writer's queue"))));
+            let waited = job.submitted().elapsed();
+            job.complete(Some(WriteError::timed_out(self.side.timed_out("the writer's queue"), waited)));
         }
         let contended = || self.side.contended();
         if jobs.is_empty() {
@@ -73,7 +75,7 @@ impl Shared {
             }
             Err(error) => {
                 self.metrics.batch_failed(error.inner(), total);
-                Replies { jobs, failure: Some(error), contended: contended() }
+                Replies { jobs, failure: Some(Arc::new(error)), contended: contended() }
             }
         }
     }
@@ -104,7 +106,8 @@ impl Observer for Both<'_> {
 /// The replies of a finished group, sent by [`Replies::send`] once the connection is unlocked.
 pub(crate) struct Replies {
     jobs: Vec<Box<dyn Job>>,
-    failure: Option<RetryError<rusqlite::Error>>,
+    /// The group's error, shared by its requests (each gets [`WriteError::NotCommitted`]).
+    failure: Option<Arc<RetryError<rusqlite::Error>>>,
     /// Another process recently made this one wait for the process lock.
     pub(crate) contended: bool,
 }
@@ -112,7 +115,7 @@ pub(crate) struct Replies {
 impl Replies {
     pub(crate) fn send(self) {
         for job in self.jobs {
-            job.complete(self.failure.as_ref().map(WriteError::group_failed));
+            job.complete(self.failure.clone().map(WriteError::NotCommitted));
         }
     }
 }

@@ -5,14 +5,12 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
 
 use rusqlite::Connection;
 
 use super::error::WriteError;
 use super::handle::Writer;
 use super::options::WriterOptions;
-use crate::error::{RetryError, StopReason};
 use crate::sqlite::Store;
 
 /// The most closures one grouped transaction runs.
@@ -49,9 +47,12 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// As [`Store::write`]: [`RetryError`] with `f`'s own permanent error (reason `Permanent`), or
-    /// with the group's last SQLite error (same codes and message) when the group's transaction
-    /// gave up under the policy; nothing of a failed write is in the database.
+    /// As [`Store::write`]: [`WriteError::Rejected`] with `f`'s own permanent error (rolled back
+    /// alone; the group's other writes committed), [`WriteError::RequestPanicked`] if `f`
+    /// panicked, [`WriteError::NotCommitted`] with the group's last SQLite error when the group's
+    /// transaction gave up under the policy (or this write's deadline passed while it was queued);
+    /// [`WriteError::Closed`] if the lane could not start. Nothing of a failed write is in the
+    /// database.
     ///
     /// # Examples
     ///
@@ -77,16 +78,14 @@ impl Store {
     /// assert_eq!(n, 8);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn write_grouped<T, F>(&self, f: F) -> Result<T, RetryError<rusqlite::Error>>
+    pub fn write_grouped<T, F>(&self, f: F) -> Result<T, WriteError>
     where
         T: Send + 'static,
         F: FnMut(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        let started = Instant::now();
-        let lane =
-            self.lane().map_err(|e| RetryError::new(e, 0, started.elapsed(), StopReason::Permanent))?;
+        let lane = self.lane()?;
         lane.in_flight.fetch_add(1, Ordering::SeqCst);
-        let result = lane.writer.submit(f).map_err(|e| into_retry_error(e, started));
+        let result = lane.writer.submit(f);
         lane.in_flight.fetch_sub(1, Ordering::SeqCst);
         result
     }
@@ -120,15 +119,12 @@ impl Store {
     /// # }).unwrap();
     /// ```
     #[cfg(feature = "tokio")]
-    pub async fn write_async<T, F>(&self, f: F) -> Result<T, RetryError<rusqlite::Error>>
+    pub async fn write_async<T, F>(&self, f: F) -> Result<T, WriteError>
     where
         T: Send + 'static,
         F: FnMut(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        let started = Instant::now();
-        let lane =
-            self.lane().map_err(|e| RetryError::new(e, 0, started.elapsed(), StopReason::Permanent))?;
-        lane.writer.submit_async(f).await.map_err(|e| into_retry_error(e, started))
+        self.lane()?.writer.submit_async(f).await
     }
 
     /// How many [`write_grouped`](Store::write_grouped) calls are under way right now: queued, or
@@ -143,7 +139,7 @@ impl Store {
     }
 
     /// The grouped-write lane, started on first use.
-    fn lane(&self) -> Result<&Lane, rusqlite::Error> {
+    fn lane(&self) -> Result<&Lane, WriteError> {
         let inner = self.inner();
         if let Some(lane) = inner.attached().get().and_then(|a| a.downcast_ref::<Lane>()) {
             return Ok(lane);
@@ -154,12 +150,14 @@ impl Store {
             .with_max_batch(MAX_GROUP)
             .with_queue_capacity(QUEUE_CAPACITY);
         options.also_observed_by = Some(Arc::clone(inner.write_stats()));
-        let writer =
-            Writer::on_side(Arc::clone(inner.side()), options).map_err(|e| abandoned(&e.to_string()))?;
+        let writer = Writer::on_side(Arc::clone(inner.side()), options).map_err(|error| {
+            tracing::error!(%error, "the grouped-write lane could not start");
+            WriteError::Closed
+        })?;
         // Two first grouped writes at once: one lane wins, the other is shut down unused.
         let attached =
             inner.attached().get_or_init(|| Box::new(Lane { writer, in_flight: AtomicUsize::new(0) }));
-        attached.downcast_ref::<Lane>().ok_or_else(|| abandoned("the grouped-write lane has another type"))
+        attached.downcast_ref::<Lane>().ok_or(WriteError::Closed)
     }
 }
 
@@ -167,34 +165,4 @@ impl Store {
 struct Lane {
     writer: Writer,
     in_flight: AtomicUsize,
-}
-
-/// A `Writer`'s error as the `Store`'s: the same SQLite error (its codes and message), attempts
-/// and reason.
-fn into_retry_error(error: WriteError, started: Instant) -> RetryError<rusqlite::Error> {
-    let elapsed = started.elapsed();
-    match error {
-        WriteError::Rejected(e) => RetryError::new(e, 1, elapsed, StopReason::Permanent),
-        WriteError::GroupFailed { extended_code, message, attempts, reason } => {
-            let code = rusqlite::ffi::Error::new(extended_code.unwrap_or(rusqlite::ffi::SQLITE_ERROR));
-            RetryError::new(rusqlite::Error::SqliteFailure(code, Some(message)), attempts, elapsed, reason)
-        }
-        WriteError::RequestPanicked => RetryError::new(
-            rusqlite::Error::InvalidParameterName(
-                "the write's closure panicked; its changes were rolled back".into(),
-            ),
-            1,
-            elapsed,
-            StopReason::Permanent,
-        ),
-        other => RetryError::new(abandoned(&other.to_string()), 0, elapsed, StopReason::Permanent),
-    }
-}
-
-/// SQLITE_ABORT: the grouped write was not run (the lane could not start, or stopped).
-fn abandoned(why: &str) -> rusqlite::Error {
-    rusqlite::Error::SqliteFailure(
-        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
-        Some(format!("the grouped write was abandoned before its transaction ran: {why}")),
-    )
 }

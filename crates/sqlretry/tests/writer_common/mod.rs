@@ -40,7 +40,7 @@ pub const SCHEMA: &str = "
 
 /// A writer on `path` with the test schema created.
 pub fn writer(path: &Path, config: WriterOptions) -> Writer {
-    let writer = Writer::open(path, config).unwrap();
+    let writer = Writer::open_with(path, config).unwrap();
     writer.submit(|tx| tx.execute_batch(SCHEMA)).unwrap();
     writer
 }

@@ -73,7 +73,7 @@ impl TickWriter {
                 TickCounters::add(&self.counters.duplicates, "sqlretry_serve_ticks_duplicate_total", n - new);
                 Outcome::Committed { new, duplicates: n - new }
             }
-            Err(err @ WriteError::GroupFailed { .. }) => self.dead_letter(ticks, err.to_string()).await,
+            Err(err @ WriteError::NotCommitted(_)) => self.dead_letter(ticks, err.to_string()).await,
             Err(err) => Outcome::Failed(err.to_string()),
         }
     }

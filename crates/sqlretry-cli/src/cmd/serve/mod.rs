@@ -75,7 +75,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
     let prometheus = PrometheusBuilder::new()
         .install_recorder()
         .map_err(|e| CliError::Service(format!("cannot install the metrics recorder: {e}")))?;
-    let writer = Writer::open(&args.db, options.with_name("serve"))
+    let writer = Writer::open_with(&args.db, options.with_name("serve"))
         .map_err(CliError::writer("opening the database"))?;
     writer
         .submit(|tx| tx.execute_batch(tick::SCHEMA))

@@ -3,6 +3,8 @@
 
 use std::sync::{Mutex, PoisonError};
 
+use sqlretry::WriteError;
+
 /// Opens its value on the first [`OpenOnce::get_or_open`] and hands out clones afterwards.
 pub struct OpenOnce<T> {
     slot: Mutex<Option<T>>,
@@ -42,4 +44,24 @@ pub fn misuse(message: impl Into<String>) -> rusqlite::Error {
         rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISUSE),
         Some(message.into()),
     )
+}
+
+/// What the application sees of a failed write, as a rusqlite error keeping SQLite's code.
+pub fn sqlite_error(error: WriteError) -> rusqlite::Error {
+    match error {
+        WriteError::Rejected { error, .. } => error,
+        WriteError::NotCommitted(failed) => match std::sync::Arc::try_unwrap(failed) {
+            Ok(failed) => failed.into_inner(),
+            // Shared with the group's other requests: SQLite's failure is plain data (codes and
+            // message), so it is copied whole; anything else keeps its text.
+            Err(shared) => match shared.inner() {
+                rusqlite::Error::SqliteFailure(code, message) => rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(code.extended_code),
+                    message.clone(),
+                ),
+                other => misuse(other.to_string()),
+            },
+        },
+        other => misuse(other.to_string()),
+    }
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use rusqlite::Connection;
 use sqlretry::sqlite::{Store, StoreOptions};
 
-use super::open_once::{OpenOnce, misuse};
+use super::open_once::{OpenOnce, misuse, sqlite_error};
 use super::strategy::{Op, OpFailure, OpOutcome, Opener, Strategy, open_connection};
 use crate::settings::load_config;
 
@@ -67,7 +67,7 @@ impl Strategy for StoreStrategy {
             // (the store's write statistics), not to one write.
             return match self.store.write_grouped(move |tx| body(tx)) {
                 Ok(units) => Ok(OpOutcome { retries: 0, units }),
-                Err(e) => Err(OpFailure { retries: e.attempts().saturating_sub(1), error: e.into_inner() }),
+                Err(e) => Err(OpFailure { retries: e.attempts().saturating_sub(1), error: sqlite_error(e) }),
             };
         }
         // The body runs once per attempt that got the write lock: runs − 1 is the retries it cost.
@@ -79,7 +79,7 @@ impl Strategy for StoreStrategy {
         let retries = runs.saturating_sub(1);
         match result {
             Ok(units) => Ok(OpOutcome { retries, units }),
-            Err(e) => Err(OpFailure { retries: e.attempts().saturating_sub(1), error: e.into_inner() }),
+            Err(e) => Err(OpFailure { retries: e.attempts().saturating_sub(1), error: sqlite_error(e) }),
         }
     }
 }

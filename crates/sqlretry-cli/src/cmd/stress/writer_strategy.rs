@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 use sqlretry::writer::{IngestOptions, WriteError, Writer, WriterOptions};
 
-use super::open_once::{OpenOnce, misuse};
+use super::open_once::{OpenOnce, misuse, sqlite_error};
 use super::strategy::{Op, OpFailure, OpOutcome, Opener, Strategy, Ticket, WriteFuture, open_connection};
 use super::ticks::{TickBatch, TickRow};
 use crate::settings::load_config;
@@ -87,7 +87,7 @@ impl WriterOpener {
             let config = load_config(self.config.as_deref()).map_err(|e| misuse(e.to_string()))?;
             let options = WriterOptions::from_config(&config).map_err(|e| misuse(e.to_string()))?;
             let ingest = IngestOptions::from_config(&config).map_err(|e| misuse(e.to_string()))?;
-            let writer = Writer::open(&self.db, options).map_err(|e| misuse(e.to_string()))?;
+            let writer = Writer::open_with(&self.db, options).map_err(|e| misuse(e.to_string()))?;
             let interval = ingest.interval();
             let ingest = writer.ingest::<TickRow>(ingest);
             let (appended, watch) = (Arc::new(Mutex::new(0)), Arc::new(FlushWatch::default()));
@@ -104,17 +104,6 @@ impl Drop for WriterOpener {
                 tracing::error!(%error, "shutting the stress writer down");
             }
         }
-    }
-}
-
-/// What the application sees of a failed request, as a rusqlite error keeping SQLite's code.
-fn sqlite_error(error: WriteError) -> rusqlite::Error {
-    match error {
-        WriteError::Rejected(error) => error,
-        WriteError::GroupFailed { extended_code: Some(code), message, .. } => {
-            rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), Some(message))
-        }
-        other => misuse(other.to_string()),
     }
 }
 
