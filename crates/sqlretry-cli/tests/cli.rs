@@ -1,4 +1,6 @@
 //! Drives the built `sqlretry` binary: JSON fields, exit codes, doctor, concurrent runs, processes, chart.
+//!
+//! Length: one short test per command contract, over one set of helpers that run the binary.
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -1,5 +1,8 @@
 //! Writer throughput, side by side in one run (issue 4). `harness = false`; prints a table.
 //!
+//! Length: every scenario must run in one binary, alternating, for the side-by-side ratios
+//! (BENCHMARKS.md); each is a short function over the shared runner.
+//!
 //! ```text
 //! cargo bench -p sqlretry --bench writer_throughput            # default sizes, 2 runs
 //! WRITER_BENCH_OPS=64000 WRITER_BENCH_RUNS=3 cargo bench -p sqlretry --bench writer_throughput

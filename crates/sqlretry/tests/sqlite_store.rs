@@ -1,5 +1,8 @@
 //! The Store under real contention: another OS process holding the write lock, the deferred
 //! read-then-write failure, constraint violations, the optimistic write.
+//!
+//! Length: one test binary so that the child-process harness (this binary re-run as the process
+//! holding the lock) is built once; each test is short and names its scenario.
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use std::io::Read;

@@ -1,5 +1,8 @@
 //! Group commit in one process: many producers, savepoint isolation, async, backpressure,
 //! shutdown and drop draining. Real files, real threads.
+//!
+//! Length: about thirty short tests sharing one gate/fixture set (tests/writer_common); splitting
+//! them would duplicate those helpers' imports without separating ideas.
 #![allow(clippy::unwrap_used)]
 
 mod writer_common;
