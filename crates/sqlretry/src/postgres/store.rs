@@ -10,6 +10,7 @@ use tokio_postgres::{NoTls, Transaction};
 
 use super::attempt::{Done, TxFuture, attempt};
 use super::classify::PgError;
+use super::lane::{InLane, Lane, Seat};
 use super::metrics::{Observers, PgMetrics};
 use super::options::PgOptions;
 use crate::classify::{ByErrorType, Classifier};
@@ -52,6 +53,7 @@ pub struct PgStore {
     metrics: PgMetrics,
     observer: Option<Arc<dyn Observer>>,
     target: String,
+    lane: Lane,
 }
 
 impl PgStore {
@@ -82,7 +84,8 @@ impl PgStore {
             .build()
             .map_err(|_| PgError::Pool(deadpool_postgres::PoolError::NoRuntimeSpecified))?;
         tracing::debug!(target = %target, pool_size = options.pool_size(), isolation = ?options.isolation(), "postgres store");
-        Ok(PgStore { pool, options, metrics: PgMetrics::new("postgres.write"), observer: None, target })
+        let lane = Lane::new(options.retry_lane());
+        Ok(PgStore { pool, options, metrics: PgMetrics::new("postgres.write"), observer: None, target, lane })
     }
 
     /// Tells `observer` too (besides [`PgStore::metrics`]) about every write's calls, retries,
@@ -149,7 +152,7 @@ impl PgStore {
 
     /// The one retried write both [`PgStore::write_with`] and [`PgStore::write_idempotent`] run:
     /// attempts under `policy` and its deadline, classified by `classifier`, counted by the store's
-    /// observers.
+    /// observers. After its first conflict a write queues for the retry lane (see `lane.rs`).
     pub(crate) async fn retried<T, F, K>(
         &self,
         policy: &RetryPolicy,
@@ -165,16 +168,21 @@ impl PgStore {
         let deadline = Deadline::from_policy(policy, Instant::now());
         let body = tokio::sync::Mutex::new(body);
         let observers = self.observers();
+        // Released when this write ends, however it ends.
+        let seat = Seat::default();
+        let may_retry = policy.max_attempts() > 1;
         Retry::new(policy)
             .named(operation)
             .with_observer(&observers)
             .until(deadline)
-            .classify_with(classifier)
+            .classify_with(InLane { inner: classifier, seat: &seat })
             .call_async(|| async {
                 let mut body = body.lock().await;
                 let done = attempt(&self.pool, &self.options, deadline, key, &mut *body).await;
-                if matches!(done, Err(PgError::CommitOutcomeUnknown(_))) {
-                    self.metrics.outcome_unknown();
+                match &done {
+                    Err(PgError::CommitOutcomeUnknown(_)) => self.metrics.outcome_unknown(),
+                    Err(error) if may_retry => self.lane.after(&seat, error, deadline).await,
+                    _ => {}
                 }
                 done
             })
