@@ -54,7 +54,7 @@
 //! connect_timeout = "5s"
 //! lock_timeout = "2s"           # optional: SET lock_timeout on each connection
 //! statement_timeout = "30s"     # optional: SET statement_timeout on each connection
-//! retry_lane = 1                # after a conflict, retried writes take turns (0: off)
+//! retry_lane = 2                # after a conflict, retried writes take turns, 2 at a time (0: off)
 //!
 //! [serve]                       # `sqlretry serve`, the tick store service (spec 002)
 //! listen = "127.0.0.1:8080"     # other than loopback needs --allow-remote too
@@ -958,7 +958,7 @@ mod tests {
             (4, PgIsolation::ReadCommitted, PgRetryMode::CockroachSavepoint)
         );
         assert_eq!(pg.lock_timeout, Some(Duration::from_secs(2)));
-        assert_eq!((pg.retry_lane, PostgresConfig::default().retry_lane), (0, 1));
+        assert_eq!((pg.retry_lane, PostgresConfig::default().retry_lane), (0, 2));
         assert_eq!(pg.redacted_url().as_deref(), Some("postgres://app:***@db:5432/app"));
         let debug = format!("{c:?}");
         assert!(!debug.contains("s3cret") && debug.contains("app:***@db"), "{debug}");

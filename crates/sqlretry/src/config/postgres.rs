@@ -30,7 +30,7 @@ pub struct PostgresConfig {
     /// `statement_timeout` of every connection (none: the server's).
     #[serde(with = "opt_duration")]
     pub statement_timeout: Option<Duration>,
-    /// Seats in the retry lane (default 1; 0 turns it off): after a conflict, retried writes take
+    /// Seats in the retry lane (default 2; 0 turns it off): after a conflict, retried writes take
     /// turns, oldest first (see `PgOptions::with_retry_lane`).
     pub retry_lane: usize,
 }
@@ -45,7 +45,7 @@ impl Default for PostgresConfig {
             connect_timeout: Duration::from_secs(5),
             lock_timeout: None,
             statement_timeout: None,
-            retry_lane: 1,
+            retry_lane: 2,
         }
     }
 }

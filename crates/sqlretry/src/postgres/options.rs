@@ -14,7 +14,7 @@ use crate::policy::RetryPolicy;
 /// Defaults: SERIALIZABLE, whole-transaction retry under [`PgOptions::default_write_policy`]
 /// ([`PgOptions::from_config`] takes `[retry.write]` instead, as SQLite's `Store` does), 16 pooled
 /// connections, a 5 s connect timeout, the server's own
-/// `lock_timeout` and `statement_timeout`.
+/// `lock_timeout` and `statement_timeout`, a retry lane of 2 seats ([`PgOptions::with_retry_lane`]).
 ///
 /// # Examples
 ///
@@ -152,7 +152,7 @@ impl PgOptions {
     /// and retry at once (no backoff): retried transactions stop colliding with each other, which
     /// cuts the tail on hot rows. The wait is bounded by the write's deadline (past it, the
     /// original conflict error is returned). The cost: retried writes to *different* rows wait for
-    /// each other; size it up (or to 0) where conflicts are spread out. Default 1.
+    /// each other; size it up (or to 0) where conflicts are spread out. Default 2.
     #[must_use]
     pub fn with_retry_lane(mut self, seats: usize) -> Self {
         self.retry_lane = seats;
@@ -253,7 +253,7 @@ mod tests {
             (o.isolation(), o.mode(), o.pool_size()),
             (PgIsolation::Serializable, PgRetryMode::WholeTransaction, 16)
         );
-        assert_eq!((o.write_policy().max_attempts(), o.retry_lane()), (50, 1));
+        assert_eq!((o.write_policy().max_attempts(), o.retry_lane()), (50, 2));
         assert_eq!(o.write_policy().deadline(), Some(Duration::from_secs(10)));
         assert_eq!(o.session_options(), "");
         assert!(matches!(o.isolation_level(), IsolationLevel::Serializable));

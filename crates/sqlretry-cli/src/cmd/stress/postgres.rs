@@ -178,6 +178,13 @@ async fn run_one(
         PgStore::with_config(config.clone(), options.clone().with_pool_size(writers as usize))
             .map_err(|e| CliError::Worker(e.to_string()))?,
     );
+    if strategy == "sqlretry" {
+        // The other strategies connect their clients before the clock starts: so does the pool.
+        let mut warm = Vec::with_capacity(writers as usize);
+        for _ in 0..writers {
+            warm.push(store.pool().get().await.map_err(|e| CliError::Worker(format!("connecting: {e}")))?);
+        }
+    }
     let ops = args.ops.unwrap_or(DEFAULT_PG_OPS);
     let until = args.duration.map(|d| Instant::now() + d);
     let mut tasks = Vec::new();
