@@ -5,7 +5,7 @@
 //!
 //! On hot rows most attempts conflict. Without the lane every loser retries after a short random
 //! sleep and meets the other losers again: an unlucky transaction loses many times in a row, and
-//! the tail grows (16 clients on 4 counters: max 3.8× a hand-written loop's, BENCHMARKS.md #12).
+//! the tail grows (16 clients on 4 counters: max 4.4× a hand-written loop's, BENCHMARKS.md #12).
 //! In the lane the retried transactions stop colliding with each other: with `n` seats, at most
 //! `n` retried transactions at a time, the oldest first (tokio's semaphore is fair), competing
 //! with first attempts only. A seat holder retries at once, without the policy's backoff (the
