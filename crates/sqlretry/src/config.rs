@@ -54,6 +54,7 @@
 //! connect_timeout = "5s"
 //! lock_timeout = "2s"           # optional: SET lock_timeout on each connection
 //! statement_timeout = "30s"     # optional: SET statement_timeout on each connection
+//! retry_lane = 2                # after a conflict, retried writes take turns, 2 at a time (0: off)
 //!
 //! [serve]                       # `sqlretry serve`, the tick store service (spec 002)
 //! listen = "127.0.0.1:8080"     # other than loopback needs --allow-remote too
@@ -228,6 +229,7 @@ const KEYS: &[&str] = &[
     "postgres.connect_timeout",
     "postgres.lock_timeout",
     "postgres.statement_timeout",
+    "postgres.retry_lane",
     "serve.listen",
     "serve.max_body",
     "serve.max_symbol_len",

@@ -30,6 +30,9 @@ pub struct PostgresConfig {
     /// `statement_timeout` of every connection (none: the server's).
     #[serde(with = "opt_duration")]
     pub statement_timeout: Option<Duration>,
+    /// Seats in the retry lane (default 2; 0 turns it off): after a conflict, retried writes take
+    /// turns, oldest first (see `PgOptions::with_retry_lane`).
+    pub retry_lane: usize,
 }
 
 impl Default for PostgresConfig {
@@ -42,6 +45,7 @@ impl Default for PostgresConfig {
             connect_timeout: Duration::from_secs(5),
             lock_timeout: None,
             statement_timeout: None,
+            retry_lane: 2,
         }
     }
 }
@@ -64,6 +68,7 @@ impl std::fmt::Debug for PostgresConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("lock_timeout", &self.lock_timeout)
             .field("statement_timeout", &self.statement_timeout)
+            .field("retry_lane", &self.retry_lane)
             .finish()
     }
 }

@@ -171,6 +171,7 @@ fn postgres_section_reads_from_toml_and_env_and_hides_the_password() {
     .with_env([
         ("SQLRETRY_POSTGRES_POOL_SIZE", "4"),
         ("SQLRETRY_POSTGRES_MODE", "cockroach-savepoint"),
+        ("SQLRETRY_POSTGRES_RETRY_LANE", "0"),
         ("SQLRETRY_REQUIRE_POSTGRES", "1"), // the tests' switch, not a setting: not warned about
     ])
     .unwrap();
@@ -181,6 +182,7 @@ fn postgres_section_reads_from_toml_and_env_and_hides_the_password() {
         (4, PgIsolation::ReadCommitted, PgRetryMode::CockroachSavepoint)
     );
     assert_eq!(pg.lock_timeout, Some(Duration::from_secs(2)));
+    assert_eq!((pg.retry_lane, PostgresConfig::default().retry_lane), (0, 2));
     assert_eq!(pg.redacted_url().as_deref(), Some("postgres://app:***@db:5432/app"));
     let debug = format!("{c:?}");
     assert!(!debug.contains("s3cret") && debug.contains("app:***@db"), "{debug}");

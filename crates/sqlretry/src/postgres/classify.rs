@@ -88,6 +88,12 @@ pub enum PgError {
     },
     /// The pool could not hand out a connection (it could not connect, or it is closed).
     Pool(deadpool_postgres::PoolError),
+    /// [`BlockingPgStore`](super::BlockingPgStore) was called from inside an async runtime, where
+    /// blocking would stall the runtime's thread: use [`PgStore`](super::PgStore) there. Nothing
+    /// was attempted.
+    InsideAsyncRuntime,
+    /// [`BlockingPgStore`](super::BlockingPgStore) could not start its runtime.
+    Runtime(std::io::Error),
 }
 
 impl PgError {
@@ -97,7 +103,11 @@ impl PgError {
         match self {
             PgError::Postgres(e) | PgError::CommitOutcomeUnknown(Some(e)) => e.code(),
             PgError::Pool(deadpool_postgres::PoolError::Backend(e)) => e.code(),
-            PgError::CommitOutcomeUnknown(None) | PgError::TimedOut { .. } | PgError::Pool(_) => None,
+            PgError::CommitOutcomeUnknown(None)
+            | PgError::TimedOut { .. }
+            | PgError::Pool(_)
+            | PgError::InsideAsyncRuntime
+            | PgError::Runtime(_) => None,
         }
     }
 
@@ -107,7 +117,11 @@ impl PgError {
         match self {
             PgError::Postgres(e) | PgError::CommitOutcomeUnknown(Some(e)) => e.as_db_error(),
             PgError::Pool(deadpool_postgres::PoolError::Backend(e)) => e.as_db_error(),
-            PgError::CommitOutcomeUnknown(None) | PgError::TimedOut { .. } | PgError::Pool(_) => None,
+            PgError::CommitOutcomeUnknown(None)
+            | PgError::TimedOut { .. }
+            | PgError::Pool(_)
+            | PgError::InsideAsyncRuntime
+            | PgError::Runtime(_) => None,
         }
     }
 
@@ -139,6 +153,10 @@ impl fmt::Display for PgError {
                 write!(f, "deadline passed after {waited:.1?} waiting for {waiting_for}")
             }
             PgError::Pool(e) => write!(f, "connection pool: {e}"),
+            PgError::InsideAsyncRuntime => f.write_str(
+                "BlockingPgStore called from inside an async runtime (it would block the runtime's thread): use PgStore there",
+            ),
+            PgError::Runtime(e) => write!(f, "starting BlockingPgStore's runtime: {e}"),
         }
     }
 }
@@ -162,7 +180,10 @@ impl std::error::Error for PgError {
         match self {
             PgError::Postgres(e) | PgError::CommitOutcomeUnknown(Some(e)) => Some(e),
             PgError::Pool(e) => Some(e),
-            PgError::CommitOutcomeUnknown(None) | PgError::TimedOut { .. } => None,
+            PgError::Runtime(e) => Some(e),
+            PgError::CommitOutcomeUnknown(None) | PgError::TimedOut { .. } | PgError::InsideAsyncRuntime => {
+                None
+            }
         }
     }
 }
@@ -179,7 +200,7 @@ impl Classify for PgError {
                 if is_connection_loss(e) || e.code().is_none() { Class::RETRYABLE } else { e.classify() }
             }
             PgError::Pool(deadpool_postgres::PoolError::Timeout(_)) => Class::RETRYABLE,
-            PgError::Pool(_) => Class::Permanent,
+            PgError::Pool(_) | PgError::InsideAsyncRuntime | PgError::Runtime(_) => Class::Permanent,
         }
     }
 }

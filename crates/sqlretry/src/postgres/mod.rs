@@ -10,6 +10,11 @@
 //!   SERIALIZABLE unless configured, retried whole under a [`RetryPolicy`](crate::RetryPolicy),
 //!   its deadline, its budget and an observer ([`PgMetrics`]: SQLite's metric names with
 //!   `backend = "postgres"`).
+//! - The retry lane (`lane.rs`, [`PgOptions::with_retry_lane`]): after a conflict, a write's
+//!   later attempts take turns with the other retried writes, oldest first, so that none loses
+//!   over and over; bounded by the write's deadline.
+//! - [`BlockingPgStore`]: the blocking twin for sync callers (a current-thread runtime of its
+//!   own, no extra thread).
 //! - [`PgStore::write_idempotent`]: a key recorded inside the transaction makes a lost COMMIT safe
 //!   to retry ([`idempotent`]).
 //! - [`cockroach`]: CockroachDB's `SAVEPOINT cockroach_restart` protocol as an option.
@@ -29,14 +34,17 @@
 //! thread: tokio-postgres' connection tasks run on the caller's runtime.
 
 pub(crate) mod attempt;
+mod blocking;
 pub mod classify;
 pub mod cockroach;
 pub mod idempotent;
+mod lane;
 mod metrics;
 mod options;
 mod store;
 
 pub use attempt::TxFuture;
+pub use blocking::BlockingPgStore;
 pub use classify::{PgError, classify_sqlstate, is_connection_loss};
 pub use idempotent::{IDEMPOTENCY_TABLE, Idempotent};
 pub use metrics::PgMetrics;

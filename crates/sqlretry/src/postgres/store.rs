@@ -10,6 +10,7 @@ use tokio_postgres::{NoTls, Transaction};
 
 use super::attempt::{Done, TxFuture, attempt};
 use super::classify::PgError;
+use super::lane::{InLane, Lane, Seat};
 use super::metrics::{Observers, PgMetrics};
 use super::options::PgOptions;
 use crate::classify::{ByErrorType, Classifier};
@@ -30,9 +31,9 @@ use crate::retry::Retry;
 ///
 /// ```no_run
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// use sqlretry::postgres::{PgOptions, PgStore};
+/// use sqlretry::postgres::PgStore;
 ///
-/// let store = PgStore::connect("postgres://app@127.0.0.1/app", PgOptions::default())?;
+/// let store = PgStore::connect("postgres://app@127.0.0.1/app")?;
 /// // Read-modify-write at SERIALIZABLE: a 40001 or 40P01 re-runs the whole body.
 /// let n: i64 = store
 ///     .write(|tx| Box::pin(async move {
@@ -52,17 +53,29 @@ pub struct PgStore {
     metrics: PgMetrics,
     observer: Option<Arc<dyn Observer>>,
     target: String,
+    lane: Lane,
 }
 
 impl PgStore {
+    /// A store for `url` with [`PgOptions::default`] (SERIALIZABLE, the `store_writes` policy).
+    /// The constructors follow the crate's one convention: `connect(url)` with defaults,
+    /// `connect_with(url, options)`, and `from_config` for a built `tokio_postgres::Config`.
+    ///
+    /// # Errors
+    ///
+    /// As [`PgStore::connect_with`].
+    pub fn connect(url: &str) -> Result<PgStore, PgError> {
+        PgStore::connect_with(url, PgOptions::default())
+    }
+
     /// A store for `url` (a `postgres://` URL or a libpq key=value string).
     ///
     /// # Errors
     ///
     /// [`PgError::Postgres`] when `url` does not parse.
-    pub fn connect(url: &str, options: PgOptions) -> Result<PgStore, PgError> {
+    pub fn connect_with(url: &str, options: PgOptions) -> Result<PgStore, PgError> {
         let config: tokio_postgres::Config = url.parse()?;
-        PgStore::with_config(config, options)
+        PgStore::from_config(config, options)
     }
 
     /// A store for an already-built connection configuration.
@@ -70,7 +83,7 @@ impl PgStore {
     /// # Errors
     ///
     /// [`PgError::Pool`] when the pool cannot be built (it cannot, with tokio; kept for safety).
-    pub fn with_config(config: tokio_postgres::Config, options: PgOptions) -> Result<PgStore, PgError> {
+    pub fn from_config(config: tokio_postgres::Config, options: PgOptions) -> Result<PgStore, PgError> {
         let target = describe(&config);
         let config = options.apply(config);
         let manager =
@@ -82,7 +95,8 @@ impl PgStore {
             .build()
             .map_err(|_| PgError::Pool(deadpool_postgres::PoolError::NoRuntimeSpecified))?;
         tracing::debug!(target = %target, pool_size = options.pool_size(), isolation = ?options.isolation(), "postgres store");
-        Ok(PgStore { pool, options, metrics: PgMetrics::new("postgres.write"), observer: None, target })
+        let lane = Lane::new(options.retry_lane());
+        Ok(PgStore { pool, options, metrics: PgMetrics::new("postgres.write"), observer: None, target, lane })
     }
 
     /// Tells `observer` too (besides [`PgStore::metrics`]) about every write's calls, retries,
@@ -149,7 +163,7 @@ impl PgStore {
 
     /// The one retried write both [`PgStore::write_with`] and [`PgStore::write_idempotent`] run:
     /// attempts under `policy` and its deadline, classified by `classifier`, counted by the store's
-    /// observers.
+    /// observers. After its first conflict a write queues for the retry lane (see `lane.rs`).
     pub(crate) async fn retried<T, F, K>(
         &self,
         policy: &RetryPolicy,
@@ -165,16 +179,21 @@ impl PgStore {
         let deadline = Deadline::from_policy(policy, Instant::now());
         let body = tokio::sync::Mutex::new(body);
         let observers = self.observers();
+        // Released when this write ends, however it ends.
+        let seat = Seat::default();
+        let may_retry = policy.max_attempts() > 1;
         Retry::new(policy)
             .named(operation)
             .with_observer(&observers)
             .until(deadline)
-            .classify_with(classifier)
+            .classify_with(InLane { inner: classifier, seat: &seat })
             .call_async(|| async {
                 let mut body = body.lock().await;
                 let done = attempt(&self.pool, &self.options, deadline, key, &mut *body).await;
-                if matches!(done, Err(PgError::CommitOutcomeUnknown(_))) {
-                    self.metrics.outcome_unknown();
+                match &done {
+                    Err(PgError::CommitOutcomeUnknown(_)) => self.metrics.outcome_unknown(),
+                    Err(error) if may_retry => self.lane.after(&seat, error, deadline).await,
+                    _ => {}
                 }
                 done
             })
@@ -238,7 +257,7 @@ mod tests {
     fn the_target_never_shows_the_password() {
         let config: tokio_postgres::Config = "postgres://app:s3cret@db.example:6543/orders".parse().unwrap();
         assert_eq!(describe(&config), "app@db.example:6543/orders");
-        let store = PgStore::with_config(config, PgOptions::default()).unwrap();
+        let store = PgStore::from_config(config, PgOptions::default()).unwrap();
         assert!(!format!("{store:?}").contains("s3cret"));
     }
 }

@@ -73,7 +73,7 @@ impl PgTest {
 
     /// A store on this schema.
     pub fn store(&self, options: PgOptions) -> PgStore {
-        PgStore::with_config(self.config(), options).unwrap()
+        PgStore::from_config(self.config(), options).unwrap()
     }
 
     /// A plain client on this schema (for writes made without sqlretry).

@@ -5,7 +5,8 @@
 //! - `serializable`: SERIALIZABLE, no retry — the same conflicts fail with 40001;
 //! - `hand-loop`: SERIALIZABLE in a typical hand-written loop around tokio-postgres (up to 10
 //!   attempts, 40001/40P01 retried at once, no backoff, no deadline);
-//! - `sqlretry`: [`PgStore`] (whole-transaction retry, jittered backoff, one deadline).
+//! - `sqlretry`: [`PgStore`] (whole-transaction retry, jittered backoff, the retry lane, one
+//!   deadline).
 //!
 //! Workloads: `kv` (read the writer's counter, upsert a key, bump the counter), `ticks` (insert a
 //! batch of `--batch` rows), and `entries`, which here is `hot-rows`: read-modify-write of one of 4
@@ -54,7 +55,9 @@ pub fn run(args: &StressArgs, url: &str) -> Result<ExitCode, CliError> {
     let options = if args.config.is_some() {
         PgOptions::from_config(&app).map_err(|e| CliError::usage("--config", e.to_string()))?
     } else {
-        PgOptions::default()
+        // The store's own default policy; `[postgres]` tunables (e.g. SQLRETRY_POSTGRES_RETRY_LANE)
+        // still apply.
+        PgOptions::default().with_retry_lane(app.postgres.retry_lane)
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -172,9 +175,16 @@ async fn run_one(
     admin: &Client,
 ) -> Result<RunReport, CliError> {
     let store = Arc::new(
-        PgStore::with_config(config.clone(), options.clone().with_pool_size(writers as usize))
+        PgStore::from_config(config.clone(), options.clone().with_pool_size(writers as usize))
             .map_err(|e| CliError::Worker(e.to_string()))?,
     );
+    if strategy == "sqlretry" {
+        // The other strategies connect their clients before the clock starts: so does the pool.
+        let mut warm = Vec::with_capacity(writers as usize);
+        for _ in 0..writers {
+            warm.push(store.pool().get().await.map_err(|e| CliError::Worker(format!("connecting: {e}")))?);
+        }
+    }
     let ops = args.ops.unwrap_or(DEFAULT_PG_OPS);
     let until = args.duration.map(|d| Instant::now() + d);
     let mut tasks = Vec::new();

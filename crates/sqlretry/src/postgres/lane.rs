@@ -1,0 +1,104 @@
+//! The retry lane: after a conflict (40001, 40P01), a write's later attempts run only while it
+//! holds one of the store's few lane seats, taken in arrival order and kept until the write ends.
+//!
+//! # Why
+//!
+//! On hot rows most attempts conflict. Without the lane every loser retries after a short random
+//! sleep and meets the other losers again: an unlucky transaction loses many times in a row, and
+//! the tail grows (16 clients on 4 counters: max 4.4× a hand-written loop's, BENCHMARKS.md #12).
+//! In the lane the retried transactions stop colliding with each other: with `n` seats, at most
+//! `n` retried transactions at a time, the oldest first (tokio's semaphore is fair), competing
+//! with first attempts only. A seat holder retries at once, without the policy's backoff (the
+//! queue spaced it out already; a sleeping holder idles the lane), so it wins within a few
+//! attempts and every queued write makes progress in turn. Two seats (the default) had the lowest
+//! max in a sweep of 1, 2 and 4 on that workload; four the lowest p99.
+//!
+//! # What it costs
+//!
+//! Retried transactions wait for a seat: where retried writes touch *different* rows they wait
+//! for each other needlessly (size the lane up, or set it to 0 to turn it off). The wait is
+//! bounded by the write's deadline: a write still queued when it passes returns its original
+//! conflict error (`StopReason::DeadlineExceeded`). The queue holds no pooled connection.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_postgres::error::SqlState;
+
+use super::attempt::within;
+use super::classify::PgError;
+use crate::classify::{Class, Classifier};
+use crate::deadline::Deadline;
+
+/// A store's lane: `None` when turned off (size 0).
+#[derive(Debug, Clone)]
+pub(crate) struct Lane(Option<Arc<Semaphore>>);
+
+impl Lane {
+    /// A lane of `size` seats; 0 turns it off.
+    pub(crate) fn new(size: usize) -> Lane {
+        Lane((size > 0).then(|| Arc::new(Semaphore::new(size))))
+    }
+
+    /// After a failed attempt: when `error` is a conflict and `seat` is empty, queues for a seat
+    /// until `deadline`. On time out the seat stays empty and the caller returns `error` as it is.
+    pub(crate) async fn after(&self, seat: &Seat, error: &PgError, deadline: Deadline) {
+        let Some(semaphore) = &self.0 else { return };
+        if !is_conflict(error) || seat.holds() {
+            return;
+        }
+        // The semaphore is never closed; a time-out leaves the seat empty.
+        if let Ok(Ok(permit)) = within(deadline, "the retry lane", semaphore.clone().acquire_owned()).await {
+            seat.take(permit);
+        }
+    }
+}
+
+/// One write's seat in the lane, released when the write ends (dropped).
+#[derive(Debug, Default)]
+pub(crate) struct Seat {
+    permit: std::sync::Mutex<Option<OwnedSemaphorePermit>>,
+    held: AtomicBool,
+}
+
+impl Seat {
+    fn take(&self, permit: OwnedSemaphorePermit) {
+        if let Ok(mut slot) = self.permit.lock() {
+            *slot = Some(permit);
+            self.held.store(true, Ordering::Release);
+        }
+    }
+
+    /// Whether this write holds a lane seat.
+    pub(crate) fn holds(&self) -> bool {
+        self.held.load(Ordering::Acquire)
+    }
+}
+
+/// 40001 (serialization failure) and 40P01 (deadlock): the conflicts the lane is for.
+fn is_conflict(error: &PgError) -> bool {
+    matches!(error, PgError::Postgres(_))
+        && error.code().is_some_and(|c| {
+            *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED
+        })
+}
+
+/// `inner`'s answer, except that a lane holder's conflict is retried at once: the queue spaced it
+/// out already, and every millisecond it sleeps the lane stands idle.
+pub(crate) struct InLane<'a, K> {
+    pub(crate) inner: K,
+    pub(crate) seat: &'a Seat,
+}
+
+impl<K: Classifier<PgError>> Classifier<PgError> for InLane<'_, K> {
+    fn classify(&self, error: &PgError) -> Class {
+        match self.inner.classify(error) {
+            Class::Retryable { .. } if self.seat.holds() && is_conflict(error) => {
+                Class::retry_after(Duration::ZERO)
+            }
+            class => class,
+        }
+    }
+}
