@@ -28,7 +28,8 @@ use std::time::{Duration, Instant};
 
 use metrics_exporter_prometheus::PrometheusBuilder;
 use sqlretry::Writer;
-use sqlretry::writer::WriterOptions;
+use sqlretry::config::BatchingMode;
+use sqlretry::writer::{AdaptiveBatching, WriterOptions};
 use tokio::sync::{Semaphore, watch};
 
 use crate::args::ServeArgs;
@@ -68,10 +69,22 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
     if let Some(url) = &config.serve.webhook_url
         && !url.starts_with("http://")
     {
-        return Err(CliError::usage("--webhook", format!("{url}: only http:// URLs are supported")));
+        return Err(CliError::usage(
+            "--webhook",
+            format!(
+                "{url}: only http:// URLs are supported (this build has no TLS client; for an https:// receiver, point the webhook at a local relay)"
+            ),
+        ));
     }
-    let options =
+    let mut options =
         WriterOptions::from_config(&config).map_err(|e| CliError::usage("--config", e.to_string()))?;
+    if config.serve.batching == BatchingMode::Adaptive {
+        let s = &config.serve;
+        options = options.with_adaptive(
+            AdaptiveBatching::new(s.batch_min, s.batch_max, s.window_min, s.window_max)
+                .with_target(s.commit_target),
+        );
+    }
     let prometheus = PrometheusBuilder::new()
         .install_recorder()
         .map_err(|e| CliError::Service(format!("cannot install the metrics recorder: {e}")))?;

@@ -55,6 +55,7 @@ impl AppState {
             self.ticks.writer().path().display().to_string(),
             self.ticks.counters(),
             &self.ticks.writer().metrics(),
+            self.ticks.writer().batching(),
             self.in_flight(),
             &self.recent(),
         )
