@@ -66,13 +66,8 @@
 //! alert_batch_failures = 10     # spec 002's alert rules
 //! alert_success_rate = 0.95
 //! alert_retries_per_minute = 500
-//! webhook_url = "http://127.0.0.1:9000/alerts"  # optional (http:// only); POSTed when an alert starts and ends
-//! batching = "fixed"            # fixed ([writer] max_batch, window) | adaptive (follows commit latency)
-//! batch_min = 64                # adaptive: bounds of the group size limit
-//! batch_max = 4096
-//! window_min = "0s"             # adaptive: bounds of the window
-//! window_max = "2ms"
-//! commit_target = "5ms"         # adaptive: slower commits grow limit and window, < half shrink them
+//! webhook_url = "http://127.0.0.1:9000/alerts"  # optional, http:// only (no TLS client in the
+//!                               # tree); POSTed when an alert starts and ends
 //! ```
 //!
 //! An environment variable overrides one key: its path in capitals, dots as underscores, after
@@ -107,12 +102,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-mod batching;
 mod deadline;
 mod env;
 mod postgres;
 
-pub use batching::BatchingMode;
 pub use deadline::DeadlineConfig;
 pub use env::UnknownVariable;
 pub use postgres::{PgIsolation, PgRetryMode, PostgresConfig, redact_url};
@@ -386,23 +379,9 @@ pub struct ServeConfig {
     pub alert_success_rate: f64,
     /// Alert when more retries than this happened in the last minute (default 500, spec 002).
     pub alert_retries_per_minute: u64,
-    /// An `http://` URL receiving a JSON POST when an alert starts and when it ends.
+    /// An `http://` URL receiving a JSON POST when an alert starts and when it ends (`https://` is
+    /// refused at start: no TLS client is in the dependency tree).
     pub webhook_url: Option<String>,
-    /// Fixed (`[writer] max_batch` and `window`, the default) or adaptive group sizes.
-    pub batching: BatchingMode,
-    /// Adaptive batching: the lowest group size limit (default 64).
-    pub batch_min: usize,
-    /// Adaptive batching: the highest group size limit (default 4096).
-    pub batch_max: usize,
-    /// Adaptive batching: the shortest window (default 0s).
-    #[serde(with = "duration")]
-    pub window_min: Duration,
-    /// Adaptive batching: the longest window (default 2ms).
-    #[serde(with = "duration")]
-    pub window_max: Duration,
-    /// Adaptive batching: a group whose transaction takes longer is slow (default 5ms).
-    #[serde(with = "duration")]
-    pub commit_target: Duration,
 }
 
 impl Default for ServeConfig {
@@ -418,12 +397,6 @@ impl Default for ServeConfig {
             alert_success_rate: 0.95,
             alert_retries_per_minute: 500,
             webhook_url: None,
-            batching: BatchingMode::Fixed,
-            batch_min: 64,
-            batch_max: 4096,
-            window_min: Duration::ZERO,
-            window_max: Duration::from_millis(2),
-            commit_target: Duration::from_millis(5),
         }
     }
 }
@@ -476,12 +449,6 @@ const KEYS: &[&str] = &[
     "serve.alert_success_rate",
     "serve.alert_retries_per_minute",
     "serve.webhook_url",
-    "serve.batching",
-    "serve.batch_min",
-    "serve.batch_max",
-    "serve.window_min",
-    "serve.window_max",
-    "serve.commit_target",
 ];
 
 const KINDS: [&str; 5] = ["write", "read", "batch", "state_store", "file_lock"];
@@ -638,7 +605,6 @@ impl Config {
                 return Err(ConfigError::invalid(field, 0, "must be at least 1"));
             }
         }
-        batching::validate(&self.serve)?;
         if i.flush_interval.is_zero() {
             return Err(ConfigError::invalid("ingest.flush_interval", "0s", "must be longer than zero"));
         }
@@ -948,8 +914,7 @@ mod tests {
                     || k.ends_with("timeout")
                     || k.ends_with("warning")
                     || k.ends_with("interval")
-                    || k.starts_with("window")
-                    || k == "commit_target" =>
+                    || k == "window" =>
                 {
                     "3ms"
                 }
@@ -957,7 +922,6 @@ mod tests {
                 "capacity" => "30000",
                 "listen" => "127.0.0.1:9",
                 "webhook_url" => "http://127.0.0.1:9/alerts",
-                "batching" => "adaptive",
                 _ => "3",
             };
             let var = format!("{ENV_PREFIX}{}", key.replace('.', "_").to_uppercase());

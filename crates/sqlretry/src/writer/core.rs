@@ -27,8 +27,6 @@ pub(crate) struct Shared {
     pub(crate) metrics: WriterMetrics,
     lanes: Mutex<Vec<Arc<dyn Lane>>>,
     pub(crate) dead_letters: Mutex<Option<DeadLetterStore>>,
-    /// Adaptive batching's controller, when on (`adaptive.rs`).
-    pub(crate) adaptive: Option<Mutex<super::adaptive::BatchController>>,
     finished: Mutex<bool>,
     finished_cv: Condvar,
 }
@@ -50,9 +48,7 @@ impl Shared {
             }
         }
         let mut release = Release(&self.queue, false);
-        let adapt = self.adapt_start(group.len());
         let replies = self.run_group(group);
-        self.adapt_end(adapt, replies.contended);
         release.1 = replies.contended;
         replies.send();
     }
@@ -84,8 +80,7 @@ impl Shared {
         loop {
             let lanes = self.lanes();
             let due = lanes.iter().filter_map(|l| l.due()).min();
-            let (max_batch, window) = self.batch_limits();
-            match self.queue.next_work(due, max_batch, window, &self.metrics) {
+            match self.queue.next_work(due, self.config.max_batch, self.config.window, &self.metrics) {
                 Work::Group(group) => {
                     let mut group = Some(group);
                     survive("group", &mut || self.lead(group.take().unwrap_or_default()));
@@ -143,7 +138,6 @@ impl Owner {
             path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
         });
         let metrics = WriterMetrics::new(name, config.alert_threshold);
-        let adaptive = super::adaptive::BatchController::start(&config, &metrics);
         let shared = Arc::new(Shared {
             queue: Queue::new(config.queue_capacity),
             path: path.to_path_buf(),
@@ -152,7 +146,6 @@ impl Owner {
             config,
             lanes: Mutex::new(Vec::new()),
             dead_letters: Mutex::new(None),
-            adaptive,
             finished: Mutex::new(false),
             finished_cv: Condvar::new(),
         });

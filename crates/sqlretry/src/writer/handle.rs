@@ -171,7 +171,7 @@ impl Writer {
         T: Send + 'static,
         F: FnMut(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        self.push(f, block, Some(self.shared.batch_limits().0))?.wait()
+        self.push(f, block, Some(self.shared.config.max_batch))?.wait()
     }
 
     /// Queues `f` for the next group and returns at once (after waiting for room while the queue
@@ -402,13 +402,6 @@ impl Writer {
     #[must_use]
     pub fn metrics(&self) -> WriterMetricsSnapshot {
         self.shared.metrics.snapshot(self.shared.side.lock_hold())
-    }
-
-    /// How requests are grouped now: the limit and window in force, and whether they adapt
-    /// ([`WriterOptions::with_adaptive`](super::WriterOptions::with_adaptive)).
-    #[must_use]
-    pub fn batching(&self) -> super::Batching {
-        self.shared.batching()
     }
 
     /// Whether the writer is healthy: its thread runs and no row was lost (a batch that the

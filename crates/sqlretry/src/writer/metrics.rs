@@ -150,18 +150,6 @@ impl WriterMetrics {
         &self.name
     }
 
-    /// Retries of the writer's transactions so far.
-    pub(crate) fn retries(&self) -> u64 {
-        self.retries_total.load(Ordering::Relaxed)
-    }
-
-    /// The group size limit and window in force (adaptive batching's gauges).
-    pub(crate) fn set_batching(&self, max_batch: usize, window: Duration) {
-        metrics::gauge!("sqlretry_writer_batch_limit", "writer" => self.name.clone()).set(max_batch as f64);
-        metrics::gauge!("sqlretry_writer_batch_window_seconds", "writer" => self.name.clone())
-            .set(window.as_secs_f64());
-    }
-
     fn count(&self, cell: &AtomicU64, metric: &'static str, n: u64) {
         cell.fetch_add(n, Ordering::Relaxed);
         metrics::counter!(metric, "writer" => self.name.clone()).increment(n);

@@ -28,13 +28,6 @@
 //! groups therefore grow by themselves to the number of waiting callers, with no timer. A non-zero
 //! `window` instead lets the writer thread wait for a fuller group, and then callers never lead.
 //!
-//! **Adaptive batching** (optional, [`WriterOptions::with_adaptive`]): instead of the fixed
-//! `max_batch` and `window`, a controller sets both after each group from how long its transaction
-//! took and whether it was contended — growing them under slow or contended commits, shrinking them
-//! when commits are cheap — within configured bounds ([`AdaptiveBatching`], `adaptive.rs`;
-//! [`Writer::batching`] shows the values in force). Off by default: see BENCHMARKS.md (issue #11)
-//! for what it was measured to change.
-//!
 //! **One attempt, one deadline.** Every group and ingest batch is run by the crate's one
 //! transaction attempt (`sqlite/attempt.rs`, the same as [`Store::write`](crate::sqlite::Store::write)'s):
 //! the in-process turn, the writers' lock across processes, `BEGIN IMMEDIATE` polled (SQLite's
@@ -110,7 +103,6 @@
 //! replay ([`Writer::replay_all`], `sqlretry dead-letters replay`) needs no Rust type; it executes
 //! only statements that start with `INSERT`.
 
-mod adaptive;
 mod core;
 mod dead_letter;
 mod dead_lettering;
@@ -125,7 +117,6 @@ mod run_group;
 mod store_lane;
 mod writer_config;
 
-pub use adaptive::{AdaptiveBatching, Batching, WINDOW_STEP};
 pub use dead_letter::{DeadLetter, DeadLetterStore, RefusedLetter, ReplayReport};
 pub use error::{AppendError, WriteError, WriterError};
 pub use handle::{Pending, Writer};

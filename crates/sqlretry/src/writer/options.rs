@@ -31,8 +31,6 @@ pub struct WriterOptions {
     /// Also told of every transaction's retries (a [`Store`](crate::sqlite::Store)'s write stats,
     /// for its grouped writes).
     pub(crate) also_observed_by: Option<std::sync::Arc<crate::observer::RetryStats>>,
-    /// Adaptive batching: the limit and window follow commit latency (`None`: fixed).
-    pub(crate) adaptive: Option<super::adaptive::AdaptiveBatching>,
 }
 
 impl Default for WriterOptions {
@@ -49,7 +47,6 @@ impl Default for WriterOptions {
             process_lock: true,
             wal_limit: crate::sqlite::DEFAULT_WAL_LIMIT,
             also_observed_by: None,
-            adaptive: None,
         }
     }
 }
@@ -138,22 +135,6 @@ impl WriterOptions {
     pub fn with_process_lock(mut self, on: bool) -> Self {
         self.process_lock = on;
         self
-    }
-
-    /// Lets the group size limit and the window follow commit latency and contention within
-    /// `bounds` (default: fixed at `max_batch` and `window`; see
-    /// [`AdaptiveBatching`](super::AdaptiveBatching)). The limit starts at `max_batch`, clamped
-    /// to the bounds; the window at its lower bound.
-    #[must_use]
-    pub fn with_adaptive(mut self, bounds: super::adaptive::AdaptiveBatching) -> Self {
-        self.adaptive = Some(bounds);
-        self
-    }
-
-    /// The adaptive batching bounds, if on.
-    #[must_use]
-    pub fn adaptive(&self) -> Option<&super::adaptive::AdaptiveBatching> {
-        self.adaptive.as_ref()
     }
 
     /// The most requests in one group.

@@ -54,7 +54,7 @@ impl Shared {
             return Replies { jobs, failure: None, contended: contended() };
         }
         let deadline = jobs.iter().fold(Deadline::NONE, |d, j| d.earlier(j.deadline()));
-        let (max, top_up) = (self.batch_limits().0, self.config.process_lock);
+        let (max, top_up) = (self.config.max_batch, self.config.process_lock);
         let result = self.transact(&self.config.policy, deadline, "writer group", |conn| {
             if top_up {
                 self.queue.top_up(&mut jobs, max, &self.metrics);

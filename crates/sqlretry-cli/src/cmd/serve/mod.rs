@@ -28,8 +28,7 @@ use std::time::{Duration, Instant};
 
 use metrics_exporter_prometheus::PrometheusBuilder;
 use sqlretry::Writer;
-use sqlretry::config::BatchingMode;
-use sqlretry::writer::{AdaptiveBatching, WriterOptions};
+use sqlretry::writer::WriterOptions;
 use tokio::sync::{Semaphore, watch};
 
 use crate::args::ServeArgs;
@@ -76,15 +75,8 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
             ),
         ));
     }
-    let mut options =
+    let options =
         WriterOptions::from_config(&config).map_err(|e| CliError::usage("--config", e.to_string()))?;
-    if config.serve.batching == BatchingMode::Adaptive {
-        let s = &config.serve;
-        options = options.with_adaptive(
-            AdaptiveBatching::new(s.batch_min, s.batch_max, s.window_min, s.window_max)
-                .with_target(s.commit_target),
-        );
-    }
     let prometheus = PrometheusBuilder::new()
         .install_recorder()
         .map_err(|e| CliError::Service(format!("cannot install the metrics recorder: {e}")))?;

@@ -46,6 +46,12 @@ fn unreadable_body(rejection: &BytesRejection) -> Response {
     (rejection.status(), axum::Json(json!({"error": rejection.body_text(), "field": "body"}))).into_response()
 }
 
+/// Counts a refused body (`messages_rejected`) and answers `answer`.
+fn refused(state: &AppState, answer: Response) -> Response {
+    super::stats::TickCounters::add(&state.ticks.counters().rejected, "sqlretry_serve_rejected_total", 1);
+    answer
+}
+
 async fn post_ticks(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -56,14 +62,7 @@ async fn post_ticks(
     }
     let body = match body {
         Ok(body) => body,
-        Err(rejection) => {
-            super::stats::TickCounters::add(
-                &state.ticks.counters().rejected,
-                "sqlretry_serve_rejected_total",
-                1,
-            );
-            return unreadable_body(&rejection);
-        }
+        Err(rejection) => return refused(&state, unreadable_body(&rejection)),
     };
     let max_symbol = state.config.max_symbol_len;
     let parsed = std::str::from_utf8(&body)
@@ -78,14 +77,7 @@ async fn post_ticks(
         });
     let ticks = match parsed {
         Ok(ticks) => ticks,
-        Err(bad) => {
-            super::stats::TickCounters::add(
-                &state.ticks.counters().rejected,
-                "sqlretry_serve_rejected_total",
-                1,
-            );
-            return bad_request(&bad);
-        }
+        Err(bad) => return refused(&state, bad_request(&bad)),
     };
     let Ok(_permit) = Arc::clone(&state.inflight).try_acquire_owned() else {
         super::stats::TickCounters::add(&state.ticks.counters().busy, "sqlretry_serve_busy_total", 1);

@@ -55,7 +55,6 @@ impl AppState {
             self.ticks.writer().path().display().to_string(),
             self.ticks.counters(),
             &self.ticks.writer().metrics(),
-            self.ticks.writer().batching(),
             self.in_flight(),
             &self.recent(),
         )

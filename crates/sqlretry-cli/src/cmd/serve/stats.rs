@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use serde::Serialize;
-use sqlretry::writer::{Batching, WriterMetricsSnapshot};
+use sqlretry::writer::WriterMetricsSnapshot;
 
 /// Counters of ticks by outcome; shared by every connection.
 #[derive(Debug)]
@@ -93,9 +93,6 @@ pub struct TickStats {
     pub alerts_active: Vec<&'static str>,
     /// Seconds since the service started.
     pub uptime_seconds: f64,
-    /// How the writer groups messages now: `adaptive`, and the group size limit and window in
-    /// force (`[serve] batching`).
-    pub batching: Batching,
 }
 
 impl TickStats {
@@ -104,7 +101,6 @@ impl TickStats {
         db_path: String,
         counters: &TickCounters,
         writer: &WriterMetricsSnapshot,
-        batching: Batching,
         in_flight: u64,
         recent: &super::alerts::Recent,
     ) -> Self {
@@ -129,7 +125,6 @@ impl TickStats {
             retries_per_minute: recent.retries_per_minute,
             alerts_active: recent.active.clone(),
             uptime_seconds: counters.uptime_seconds(),
-            batching,
         }
     }
 }
