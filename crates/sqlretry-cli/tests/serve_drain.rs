@@ -83,3 +83,21 @@ fn a_non_loopback_address_needs_allow_remote() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--allow-remote"), "{stderr}");
 }
+
+/// No TLS client is in the tree: an `https://` webhook is refused at start (exit 2, naming the
+/// flag and saying why), and nothing is created.
+#[test]
+fn an_https_webhook_is_refused_at_start_naming_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("never-created.db");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sqlretry"))
+        .args(["serve", "--db"])
+        .arg(&db)
+        .args(["--listen", "127.0.0.1:0", "--webhook", "https://127.0.0.1:9/alerts"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--webhook") && stderr.contains("no TLS client"), "{stderr}");
+    assert!(!db.exists(), "nothing is created");
+}

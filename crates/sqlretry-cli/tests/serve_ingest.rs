@@ -110,6 +110,10 @@ async fn each_bad_input_is_refused_naming_the_field_and_nothing_is_written() {
         let frame = ws_next(&mut ws).await.unwrap();
         assert_eq!((frame["type"].as_str(), frame["status"].as_u64()), (Some("error"), Some(400)), "{frame}");
         assert_eq!(frame["field"], *field, "{body}: {frame}");
+        // The client's seq is named even though the message failed validation (the last tick's,
+        // as an ack would); only when the JSON cannot be read at all is it null.
+        let seq = if *field == "body" { Value::Null } else { Value::from(2) };
+        assert_eq!(frame["seq"], seq, "{body}: {frame}");
     }
     // WebSocket messages must carry seq.
     ws_send(&mut ws, r#"{"symbol":"A","timestamp":2,"price":1,"volume":1}"#.to_owned()).await;
@@ -134,11 +138,17 @@ async fn ndjson_is_accepted_and_a_body_over_the_limit_gets_413() {
     );
     let big = ticks_json("BIG", 0, 200);
     assert!(big.len() > 4096);
-    let (status, _, _) = http_full(&server.addr, "POST", "/api/ticks", big.as_bytes(), &[]);
+    let (status, head, body) = http_full(&server.addr, "POST", "/api/ticks", big.as_bytes(), &[]);
     assert_eq!(status, 413);
+    // The same JSON shape as the other 4xx answers.
+    assert!(head.contains("content-type: application/json"), "{head}");
+    let answer: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body:?}"));
+    assert_eq!(answer["field"], "body", "{answer}");
+    assert!(answer["error"].as_str().is_some_and(|e| !e.is_empty()), "{answer}");
     let mut ws = ws_connect(&server.ws_url()).await;
     ws_send(&mut ws, big).await;
-    assert_eq!(ws_next(&mut ws).await.unwrap()["status"], 413);
+    let frame = ws_next(&mut ws).await.unwrap();
+    assert_eq!((frame["status"].as_u64(), frame["seq"].as_u64()), (Some(413), Some(199)), "{frame}");
     assert_eq!(server.rows(), 2);
 }
 

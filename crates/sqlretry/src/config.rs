@@ -67,7 +67,8 @@
 //! alert_batch_failures = 10     # spec 002's alert rules
 //! alert_success_rate = 0.95
 //! alert_retries_per_minute = 500
-//! webhook_url = "http://127.0.0.1:9000/alerts"  # optional; POSTed when an alert starts and ends
+//! webhook_url = "http://127.0.0.1:9000/alerts"  # optional, http:// only (no TLS client in the
+//!                               # tree); POSTed when an alert starts and ends
 //! ```
 //!
 //! An environment variable overrides one key: its path in capitals, dots as underscores, after
@@ -170,7 +171,8 @@ pub struct ServeConfig {
     pub alert_success_rate: f64,
     /// Alert when more retries than this happened in the last minute (default 500, spec 002).
     pub alert_retries_per_minute: u64,
-    /// An `http://` URL receiving a JSON POST when an alert starts and when it ends.
+    /// An `http://` URL receiving a JSON POST when an alert starts and when it ends (`https://` is
+    /// refused at start: no TLS client is in the dependency tree).
     pub webhook_url: Option<String>,
 }
 

@@ -68,7 +68,12 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
     if let Some(url) = &config.serve.webhook_url
         && !url.starts_with("http://")
     {
-        return Err(CliError::usage("--webhook", format!("{url}: only http:// URLs are supported")));
+        return Err(CliError::usage(
+            "--webhook",
+            format!(
+                "{url}: only http:// URLs are supported (this build has no TLS client; for an https:// receiver, point the webhook at a local relay)"
+            ),
+        ));
     }
     let options =
         WriterOptions::from_config(&config).map_err(|e| CliError::usage("--config", e.to_string()))?;

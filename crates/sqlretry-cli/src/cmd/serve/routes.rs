@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -40,10 +41,29 @@ fn unavailable(message: &str) -> Response {
         .into_response()
 }
 
-async fn post_ticks(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+/// A body axum could not read (over `max_body`: 413) in the JSON shape of the other 4xx answers.
+fn unreadable_body(rejection: &BytesRejection) -> Response {
+    (rejection.status(), axum::Json(json!({"error": rejection.body_text(), "field": "body"}))).into_response()
+}
+
+/// Counts a refused body (`messages_rejected`) and answers `answer`.
+fn refused(state: &AppState, answer: Response) -> Response {
+    super::stats::TickCounters::add(&state.ticks.counters().rejected, "sqlretry_serve_rejected_total", 1);
+    answer
+}
+
+async fn post_ticks(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     if state.is_stopping() {
         return unavailable("shutting down");
     }
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return refused(&state, unreadable_body(&rejection)),
+    };
     let max_symbol = state.config.max_symbol_len;
     let parsed = std::str::from_utf8(&body)
         .map_err(|e| BadInput { field: "body".into(), error: format!("not UTF-8: {e}") })
@@ -57,14 +77,7 @@ async fn post_ticks(State(state): State<Arc<AppState>>, headers: HeaderMap, body
         });
     let ticks = match parsed {
         Ok(ticks) => ticks,
-        Err(bad) => {
-            super::stats::TickCounters::add(
-                &state.ticks.counters().rejected,
-                "sqlretry_serve_rejected_total",
-                1,
-            );
-            return bad_request(&bad);
-        }
+        Err(bad) => return refused(&state, bad_request(&bad)),
     };
     let Ok(_permit) = Arc::clone(&state.inflight).try_acquire_owned() else {
         super::stats::TickCounters::add(&state.ticks.counters().busy, "sqlretry_serve_busy_total", 1);

@@ -77,6 +77,22 @@ pub fn parse_message(text: &str, max_symbol_len: usize, seq_required: bool) -> R
     }
 }
 
+/// The client's sequence number of a message that failed validation, so that its error frame
+/// names it: the last tick's `seq` of an array (as an ack would), else the object's. When the JSON
+/// itself is malformed, the last `"seq": <digits>` in the text, if any.
+pub fn client_seq(text: &str) -> Option<u64> {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Array(items)) => items.iter().rev().find_map(|item| item.get("seq")?.as_u64()),
+        Ok(value) => value.get("seq")?.as_u64(),
+        Err(_) => {
+            let (_, after) = text.rsplit_once("\"seq\"")?;
+            let digits = after.trim_start().strip_prefix(':')?.trim_start();
+            let end = digits.find(|c: char| !c.is_ascii_digit()).unwrap_or(digits.len());
+            digits[..end].parse().ok()
+        }
+    }
+}
+
 /// Parses NDJSON: one tick per non-empty line (line numbers from 1 in the field path).
 ///
 /// # Errors
@@ -195,5 +211,16 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.field, "line 2: timestamp");
+    }
+
+    #[test]
+    fn the_client_seq_is_found_in_messages_that_fail_validation() {
+        assert_eq!(client_seq(r#"{"symbol":"","timestamp":1,"price":"NaN","seq":41}"#), Some(41));
+        assert_eq!(client_seq(r#"[{"seq":1,"price":1},{"symbol":"A","seq":2,"price":"x"}]"#), Some(2));
+        assert_eq!(client_seq(r#"[{"seq":1},{"symbol":"A"}]"#), Some(1), "the last tick carrying one");
+        assert_eq!(client_seq(r#"{"symbol":"A","seq": 7, "price": 1.0,,"#), Some(7), "malformed JSON");
+        assert_eq!(client_seq(r#"{"symbol":"A","seq":-3}"#), None);
+        assert_eq!(client_seq(r#"{"symbol":"A","seq":"x"#), None);
+        assert_eq!(client_seq("not json"), None);
     }
 }

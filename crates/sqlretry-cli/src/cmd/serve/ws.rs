@@ -1,8 +1,9 @@
 //! `/ws/ticks`: a client sends ticks as JSON (one tick or an array per message, each with `seq`);
 //! each message is validated whole, written as one closure in the next group transaction, and
 //! acknowledged after `COMMIT` with an ack frame: `{"type":"ack","seq":<last seq of the message>,
-//! "ticks":n,"new":a,"duplicates":b}`. Bad input gets `{"type":"error","status":400,"field":..}`
-//! and nothing of that message is written.
+//! "ticks":n,"new":a,"duplicates":b}`. Bad input gets `{"type":"error","seq":..,"status":400,
+//! "field":..}` (`seq` as the client sent it, when it can be read, else `null`) and nothing of that
+//! message is written.
 //!
 //! Backpressure: a connection reads its next message only while it has fewer than
 //! `inflight_per_connection` unacknowledged messages and the server fewer than `inflight_total`
@@ -67,7 +68,8 @@ async fn connection(socket: WebSocket, state: Arc<AppState>) {
         if text.len() > state.config.max_body {
             TickCounters::add(&state.ticks.counters().rejected, "sqlretry_serve_rejected_total", 1);
             let error = format!("message larger than {} bytes", state.config.max_body);
-            let frame = json!({"type": "error", "seq": null, "status": 413, "field": "body", "error": error});
+            let seq = tick::client_seq(&text);
+            let frame = json!({"type": "error", "seq": seq, "status": 413, "field": "body", "error": error});
             if frames.send(Message::Text(frame.to_string().into())).await.is_err() {
                 break;
             }
@@ -77,7 +79,8 @@ async fn connection(socket: WebSocket, state: Arc<AppState>) {
             Ok(ticks) => ticks,
             Err(bad) => {
                 TickCounters::add(&state.ticks.counters().rejected, "sqlretry_serve_rejected_total", 1);
-                let frame = json!({"type": "error", "seq": null, "status": 400, "field": bad.field, "error": bad.error});
+                let seq = tick::client_seq(&text);
+                let frame = json!({"type": "error", "seq": seq, "status": 400, "field": bad.field, "error": bad.error});
                 if frames.send(Message::Text(frame.to_string().into())).await.is_err() {
                     break;
                 }
