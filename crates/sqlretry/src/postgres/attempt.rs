@@ -14,7 +14,7 @@ use tokio_postgres::error::SqlState;
 use super::classify::{PgError, is_connection_loss};
 use super::cockroach;
 use super::idempotent;
-use super::options::PgOptions;
+use super::options::{PgOptions, STATEMENT_SLACK};
 use crate::config::PgRetryMode;
 use crate::deadline::Deadline;
 
@@ -66,7 +66,7 @@ where
     // is a backstop for a server or network that does not answer.
     let backstop = deadline.instant().map_or(Deadline::NONE, |at| Deadline::after(at, SERVER_GRACE));
     let tx = within(backstop, "BEGIN", begin).await??;
-    let set = deadline.remaining(Instant::now()).map(|left| server_timeouts(options, left));
+    let set = deadline.remaining(Instant::now()).and_then(|left| server_timeouts(options, left));
     let timeouts = async {
         match &set {
             Some(sql) => tx.batch_execute(sql).await,
@@ -114,21 +114,32 @@ where
 /// `lock_timeout` / `statement_timeout`) before it gives up on the connection.
 const SERVER_GRACE: Duration = Duration::from_secs(1);
 
-/// Slack given to `statement_timeout` over the time left, so that a lock wait cut by the deadline
-/// ends as 55P03 (retryable, the deadline's reason) rather than as 57014 (permanent).
-const STATEMENT_SLACK: Duration = Duration::from_millis(100);
+/// How much later than the time left the connection's own timeouts may end and still stand in
+/// for a `SET LOCAL`: a first attempt taken at once finds its session's timeouts (the policy's
+/// deadline, [`PgOptions::session_timeouts`]) only the pool checkout's microseconds too long.
+const SESSION_TOLERANCE: Duration = Duration::from_millis(25);
 
 /// `SET LOCAL` of `lock_timeout` and `statement_timeout`: the configured value or the time left
 /// (plus [`STATEMENT_SLACK`] for statements), whichever is shorter; at least 1 ms (0 = no limit).
-fn server_timeouts(options: &PgOptions, left: Duration) -> String {
-    let bound = |configured: Option<Duration>, left: Duration| {
-        configured.map_or(left, |c| c.min(left)).as_millis().max(1)
+/// `None` when the connection's session timeouts already end then (no earlier, and at most
+/// [`SESSION_TOLERANCE`] later): the statement would change nothing that matters.
+fn server_timeouts(options: &PgOptions, left: Duration) -> Option<String> {
+    let bound = |configured: Option<Duration>, left: Duration| configured.map_or(left, |c| c.min(left));
+    let lock = bound(options.lock_timeout(), left);
+    let statement = bound(options.statement_timeout(), left + STATEMENT_SLACK);
+    let (session_lock, session_statement) = options.session_timeouts();
+    // Neither earlier (a longer deadline given to `write_with`) nor much later than wanted.
+    let covered = |session: Option<Duration>, wanted: Duration| {
+        session.is_some_and(|s| s >= wanted && s <= wanted + SESSION_TOLERANCE)
     };
-    format!(
+    if covered(session_lock, lock) && covered(session_statement, statement) {
+        return None;
+    }
+    Some(format!(
         "SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}",
-        bound(options.lock_timeout(), left),
-        bound(options.statement_timeout(), left + STATEMENT_SLACK)
-    )
+        lock.as_millis().max(1),
+        statement.as_millis().max(1)
+    ))
 }
 
 /// `future`, cut off at the deadline.
@@ -142,5 +153,47 @@ pub(crate) async fn within<F: Future>(
         Some(left) => tokio::time::timeout(left, future)
             .await
             .map_err(|_| PgError::TimedOut { waiting_for, waited: left }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RetryPolicy;
+
+    fn options(deadline: Option<Duration>, lock: Option<Duration>) -> PgOptions {
+        let policy = RetryPolicy::builder().deadline(deadline).build().unwrap();
+        PgOptions::default().with_write_policy(policy).with_lock_timeout(lock)
+    }
+
+    #[test]
+    fn a_first_attempt_leans_on_the_sessions_timeouts_and_a_later_one_sets_its_own() {
+        let o = options(Some(Duration::from_secs(10)), None);
+        assert_eq!(
+            o.session_timeouts(),
+            (Some(Duration::from_secs(10)), Some(Duration::from_millis(10_100)))
+        );
+        // Taken at once: the session's timeouts end within the tolerance of the deadline.
+        assert_eq!(server_timeouts(&o, Duration::from_millis(9_990)), None);
+        // After a retry, 3 s were spent: the session's would end 3 s past the deadline.
+        assert_eq!(
+            server_timeouts(&o, Duration::from_secs(7)).as_deref(),
+            Some("SET LOCAL lock_timeout = 7000; SET LOCAL statement_timeout = 7100")
+        ); // A longer deadline than the store's (`write_with`): the session's would cut it short.
+        assert_eq!(
+            server_timeouts(&o, Duration::from_secs(30)).as_deref(),
+            Some("SET LOCAL lock_timeout = 30000; SET LOCAL statement_timeout = 30100")
+        );
+    }
+
+    #[test]
+    fn a_configured_timeout_shorter_than_the_time_left_needs_no_set_local_for_it() {
+        let o = options(Some(Duration::from_secs(10)), Some(Duration::from_millis(50)));
+        // lock_timeout 50 ms is the session's and what would be sent; statement_timeout decides.
+        assert_eq!(
+            server_timeouts(&o, Duration::from_secs(4)).as_deref(),
+            Some("SET LOCAL lock_timeout = 50; SET LOCAL statement_timeout = 4100")
+        );
+        assert_eq!(server_timeouts(&o, Duration::from_millis(9_995)), None);
     }
 }

@@ -29,7 +29,8 @@ use crate::policy::RetryPolicy;
 /// let options = PgOptions::from_config(&config)?;
 /// assert_eq!(options.write_policy().max_attempts(), 5);
 /// assert_eq!((options.pool_size(), options.isolation()), (8, PgIsolation::Serializable));
-/// assert_eq!(options.session_options(), "-c lock_timeout=1000");
+/// // lock_timeout as configured; statement_timeout from the write policy's deadline (5 s) + 100 ms.
+/// assert_eq!(options.session_options(), "-c lock_timeout=1000 -c statement_timeout=5100");
 /// # Ok::<(), sqlretry::ConfigError>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -43,6 +44,10 @@ pub struct PgOptions {
     statement_timeout: Option<Duration>,
     retry_lane: usize,
 }
+
+/// Slack given to `statement_timeout` over the time left, so that a lock wait cut by the deadline
+/// ends as 55P03 (retryable, the deadline's reason) rather than as 57014 (permanent).
+pub(crate) const STATEMENT_SLACK: Duration = Duration::from_millis(100);
 
 impl Default for PgOptions {
     fn default() -> Self {
@@ -207,10 +212,23 @@ impl PgOptions {
         self.statement_timeout
     }
 
-    /// The `-c name=value` startup options that set the timeouts (milliseconds), empty when none.
+    /// The timeouts every connection of the pool starts with: `lock_timeout` and
+    /// `statement_timeout` as configured, else the write policy's deadline (plus
+    /// [`STATEMENT_SLACK`] for statements; none without a deadline). A transaction whose time left
+    /// these already bound is sent no `SET LOCAL` (one statement fewer per write: BENCHMARKS.md,
+    /// #12); connections taken with [`PgStore::pool`](super::PgStore::pool) carry them too.
+    #[must_use]
+    pub fn session_timeouts(&self) -> (Option<Duration>, Option<Duration>) {
+        let deadline = self.write_policy.deadline();
+        (self.lock_timeout.or(deadline), self.statement_timeout.or(deadline.map(|d| d + STATEMENT_SLACK)))
+    }
+
+    /// The `-c name=value` startup options that set [`session_timeouts`](Self::session_timeouts)
+    /// (milliseconds), empty when there are none.
     #[must_use]
     pub fn session_options(&self) -> String {
-        let settings = [("lock_timeout", self.lock_timeout), ("statement_timeout", self.statement_timeout)];
+        let (lock, statement) = self.session_timeouts();
+        let settings = [("lock_timeout", lock), ("statement_timeout", statement)];
         let parts: Vec<String> = settings
             .iter()
             .filter_map(|(name, value)| value.map(|v| format!("-c {name}={}", v.as_millis().max(1))))
@@ -255,7 +273,8 @@ mod tests {
         );
         assert_eq!((o.write_policy().max_attempts(), o.retry_lane()), (50, 2));
         assert_eq!(o.write_policy().deadline(), Some(Duration::from_secs(10)));
-        assert_eq!(o.session_options(), "");
+        // The deadline is every connection's own bound (see `session_timeouts`).
+        assert_eq!(o.session_options(), "-c lock_timeout=10000 -c statement_timeout=10100");
         assert!(matches!(o.isolation_level(), IsolationLevel::Serializable));
     }
 
