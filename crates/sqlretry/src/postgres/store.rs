@@ -213,7 +213,10 @@ impl PgStore {
         &self.metrics
     }
 
-    /// The connection pool (for reads and set-up outside the retried write path).
+    /// The connection pool (for reads and set-up outside the retried write path). Its connections
+    /// start with [`PgOptions::session_timeouts`] (by default the write policy's deadline as
+    /// `lock_timeout` and `statement_timeout`): a longer statement through them needs its own
+    /// `SET LOCAL statement_timeout`.
     #[must_use]
     pub fn pool(&self) -> &Pool {
         &self.pool
