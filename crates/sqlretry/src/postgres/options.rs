@@ -214,7 +214,7 @@ impl PgOptions {
 
     /// The timeouts every connection of the pool starts with: `lock_timeout` and
     /// `statement_timeout` as configured, else the write policy's deadline (plus
-    /// [`STATEMENT_SLACK`] for statements; none without a deadline). A transaction whose time left
+    /// 100 ms for statements; none without a deadline). A transaction whose time left
     /// these already bound is sent no `SET LOCAL` (one statement fewer per write: BENCHMARKS.md,
     /// #12); connections taken with [`PgStore::pool`](super::PgStore::pool) carry them too.
     #[must_use]
