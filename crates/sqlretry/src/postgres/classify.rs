@@ -100,23 +100,21 @@ impl PgError {
     /// The SQLSTATE of the original error, if the server sent one.
     #[must_use]
     pub fn code(&self) -> Option<&SqlState> {
-        match self {
-            PgError::Postgres(e) | PgError::CommitOutcomeUnknown(Some(e)) => e.code(),
-            PgError::Pool(deadpool_postgres::PoolError::Backend(e)) => e.code(),
-            PgError::CommitOutcomeUnknown(None)
-            | PgError::TimedOut { .. }
-            | PgError::Pool(_)
-            | PgError::InsideAsyncRuntime
-            | PgError::Runtime(_) => None,
-        }
+        self.postgres_error().and_then(tokio_postgres::Error::code)
     }
 
     /// The server's error (code, message, detail, hint…), if there was one.
     #[must_use]
     pub fn as_db_error(&self) -> Option<&tokio_postgres::error::DbError> {
+        self.postgres_error().and_then(tokio_postgres::Error::as_db_error)
+    }
+
+    /// The driver's error behind this one (directly, through the pool, or at COMMIT), if any.
+    fn postgres_error(&self) -> Option<&tokio_postgres::Error> {
         match self {
-            PgError::Postgres(e) | PgError::CommitOutcomeUnknown(Some(e)) => e.as_db_error(),
-            PgError::Pool(deadpool_postgres::PoolError::Backend(e)) => e.as_db_error(),
+            PgError::Postgres(e)
+            | PgError::CommitOutcomeUnknown(Some(e))
+            | PgError::Pool(deadpool_postgres::PoolError::Backend(e)) => Some(e),
             PgError::CommitOutcomeUnknown(None)
             | PgError::TimedOut { .. }
             | PgError::Pool(_)
