@@ -25,6 +25,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, TransactionBehavior};
+use sqlretry::sqlite::{ConnectionProfile, OpenErrorKind};
 
 use self::progress::Progress;
 use self::report::{Latency, RunReport};
@@ -206,26 +207,31 @@ fn clock_nanos() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
 }
 
+/// How long setup and verification statements wait on a lock held by another run.
+const SETUP_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Opens a setup connection that waits on locks (other runs may use the file).
 fn setup_connection(db: &Path) -> Result<Connection, CliError> {
     let conn = Connection::open(db).map_err(CliError::sqlite(format!("opening {}", db.display())))?;
-    conn.busy_timeout(Duration::from_secs(10)).map_err(CliError::sqlite("setting busy_timeout"))?;
+    conn.busy_timeout(SETUP_BUSY_TIMEOUT).map_err(CliError::sqlite("setting busy_timeout"))?;
     Ok(conn)
 }
 
 /// Sets WAL once, before any worker starts, and creates the workload's tables.
+///
+/// The file is opened through the library's [`ConnectionProfile`], which retries the open under its
+/// policy: two runs starting on one new file both read `journal_mode=delete` and both ask for the
+/// exclusive lock the switch to WAL needs; SQLite answers one of them SQLITE_BUSY at once (a lock
+/// upgrade from SHARED does not wait in the busy handler), and that answer is transient.
 fn prepare_file(db: &Path, workload: &Workload) -> Result<(), CliError> {
-    let mut conn = setup_connection(db)?;
-    let mode: String = conn
-        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
-        .map_err(CliError::sqlite("setting journal_mode=WAL"))?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        return Err(CliError::usage(
+    let profile = ConnectionProfile::default().with_busy_timeout(SETUP_BUSY_TIMEOUT);
+    let mut conn = profile.open(db).map_err(|e| match e.kind() {
+        OpenErrorKind::WalUnavailable { actual } => CliError::usage(
             "--db",
-            format!("cannot switch {} to WAL (journal_mode is {mode})", db.display()),
-        ));
-    }
-    conn.pragma_update(None, "synchronous", "NORMAL").map_err(CliError::sqlite("setting synchronous"))?;
+            format!("cannot switch {} to WAL (journal_mode is {actual})", db.display()),
+        ),
+        _ => CliError::sqlite(format!("opening {}", db.display()))(e.into_sqlite_error()),
+    })?;
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(CliError::sqlite("beginning the schema transaction"))?;
