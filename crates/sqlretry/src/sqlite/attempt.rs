@@ -17,12 +17,17 @@ use crate::classify::Classify;
 use crate::deadline::Deadline;
 
 /// The first pause between polls of `BEGIN IMMEDIATE` while another connection holds SQLite's
-/// lock; each later pause doubles, up to [`POLL_MAX`]. Polling every 50–200 µs took SQLite's lock
-/// from the holding process at almost every gap between its writes (each switch costs the newcomer
-/// a re-read of its pages); 200 µs → 2 ms leaves the holder longer streaks (STORE_RESULTS.md).
-const POLL_FIRST: Duration = Duration::from_micros(200);
+/// lock; each later pause doubles, up to [`POLL_MAX`]. Each poll is a read transaction for a moment,
+/// and a reader with an older snapshot keeps the committing process's checkpoint from finishing and
+/// the WAL from restarting, so that every later commit checkpoints again (an fsync of the WAL each:
+/// 30 times as many with 200 µs → 2 ms). Polling every 50–200 µs also took SQLite's lock from the
+/// holding process at almost every gap between its writes (each switch costs the newcomer a re-read
+/// of its pages). 1 ms → 5 ms, measured against 200 µs → 2 ms (BENCHMARKS.md, issue #9): the Writer
+/// without the writers' lock 0.96–1.01× the pre-redesign busy handler's throughput (was 0.78×) with a
+/// worst wait of 60–73 ms (busy handler: 140–440 ms); `Store::write` across processes unchanged.
+const POLL_FIRST: Duration = Duration::from_millis(1);
 /// The longest pause between polls of `BEGIN IMMEDIATE`.
-const POLL_MAX: Duration = Duration::from_millis(2);
+const POLL_MAX: Duration = Duration::from_millis(5);
 
 impl WriteSide {
     /// One attempt (see the module docs). `body` runs inside the transaction and returns its value

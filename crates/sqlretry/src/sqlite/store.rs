@@ -168,7 +168,7 @@ impl StoreOptions {
 ///   cannot be fixed by re-running one statement). The closure is `FnMut`: side effects outside the
 ///   database must be idempotent, and slow work belongs outside (see the optimistic write).
 /// - **Waiting for SQLite's lock** is done by the attempt, not by SQLite's busy handler (off on the
-///   write connection): `BEGIN IMMEDIATE` is polled with pauses of 200 µs doubling up to 2 ms
+///   write connection): `BEGIN IMMEDIATE` is polled with pauses of 1 ms doubling up to 5 ms
 ///   (SQLite's own handler sleeps up to 100 ms and is unfair to older waiters), for up to the
 ///   profile's busy timeout per attempt and never past the deadline.
 /// - **Group commit** ([`Store::write_grouped`], [`Store::write_async`]): a lane of the one
