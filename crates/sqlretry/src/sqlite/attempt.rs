@@ -23,8 +23,9 @@ use crate::deadline::Deadline;
 /// 30 times as many with 200 µs → 2 ms). Polling every 50–200 µs also took SQLite's lock from the
 /// holding process at almost every gap between its writes (each switch costs the newcomer a re-read
 /// of its pages). 1 ms → 5 ms, measured against 200 µs → 2 ms (BENCHMARKS.md, issue #9): the Writer
-/// without the writers' lock 0.96–1.01× the pre-redesign busy handler's throughput (was 0.78×) with a
-/// worst wait of 60–73 ms (busy handler: 140–440 ms); `Store::write` across processes unchanged.
+/// without the writers' lock at 0.95× the pre-redesign busy handler's throughput over 23 rounds
+/// (was 0.78×), its worst wait a median 71 ms (busy handler: 232 ms); `Store::write` across
+/// processes as before (0.97× old for both schedules).
 const POLL_FIRST: Duration = Duration::from_millis(1);
 /// The longest pause between polls of `BEGIN IMMEDIATE`.
 const POLL_MAX: Duration = Duration::from_millis(5);
