@@ -19,7 +19,7 @@ crates=(
   "tokio-rusqlite -"
   "sqlx -"
   "rusqlite-lowest 0.32.1"
-  "rusqlite-highest 0.41.1"
+  "rusqlite-highest 0.43.0"
   "system-sqlite 0.40.2"
 )
 
