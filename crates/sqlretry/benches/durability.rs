@@ -74,7 +74,7 @@ fn group_commit(dir: &std::path::Path, level: Synchronous, run_for: Duration) ->
     let elapsed = started.elapsed().as_secs_f64();
     let m = writer.shutdown().unwrap();
     let acked = acked.load(Ordering::Relaxed) as f64;
-    (acked / elapsed, m.requests_committed as f64 / m.batches_written.max(1) as f64)
+    (acked / elapsed, m.requests_committed as f64 / m.groups_committed.max(1) as f64)
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {

@@ -206,7 +206,7 @@ fn through_writer_pipelined(dir: &Path, name: &str, producers: usize, per: usize
     out.extra = format!(
         "{} in flight each; {:.1} req/txn",
         depth(),
-        m.requests_committed as f64 / m.batches_written.max(1) as f64
+        m.requests_committed as f64 / m.groups_committed.max(1) as f64
     );
     out
 }
@@ -216,7 +216,7 @@ fn through_writer(dir: &Path, name: &str, producers: usize, per: usize) -> Outco
     let writer = Writer::open_with(&path, writer_config()).unwrap();
     let mut out = run_threads(producers, per, |_| writer.clone(), submit_one);
     let m = writer.shutdown().unwrap();
-    out.extra = format!("{:.1} req/txn", m.requests_committed as f64 / m.batches_written.max(1) as f64);
+    out.extra = format!("{:.1} req/txn", m.requests_committed as f64 / m.groups_committed.max(1) as f64);
     out
 }
 
@@ -377,7 +377,7 @@ fn writer_child() {
     let m = writer.shutdown().unwrap();
     println!(
         "{} {} {} {} {} {}",
-        out.ops, out.failed, out.p99_us, out.max_us, m.requests_committed, m.batches_written
+        out.ops, out.failed, out.p99_us, out.max_us, m.requests_committed, m.groups_committed
     );
 }
 

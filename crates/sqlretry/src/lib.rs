@@ -151,6 +151,8 @@ mod classify;
 pub mod config;
 mod deadline;
 mod error;
+#[cfg(feature = "sqlite")]
+pub mod group_commit;
 pub mod observer;
 mod policy;
 #[cfg(feature = "postgres")]

@@ -32,7 +32,8 @@ fn child() {
         "hold-writer-lock" => {
             // A Writer whose request holds the writers' lock and SQLite's lock until the parent
             // answers: the parent stops this process meanwhile.
-            let writer = writer(&db, WriterOptions::default().with_policy(patient(Duration::from_secs(60))));
+            let writer =
+                writer(&db, WriterOptions::default().with_write_policy(patient(Duration::from_secs(60))));
             let id = writer
                 .submit(|tx| {
                     tx.execute("INSERT INTO items (id, v) VALUES (1, 'child')", [])?;
@@ -123,7 +124,7 @@ fn a_store_write_with_a_2s_deadline_gives_the_original_busy_after_about_2s() {
 fn a_writer_submit_against_an_exclusive_holder_ends_within_its_deadline_and_then_commits() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.db");
-    let writer = writer(&path, WriterOptions::default().with_policy(patient(Duration::from_secs(1))));
+    let writer = writer(&path, WriterOptions::default().with_write_policy(patient(Duration::from_secs(1))));
     let holder = hold_exclusive(&path);
     let started = Instant::now();
     let err = writer.submit(|tx| tx.execute("INSERT INTO items (id, v) VALUES (1, 'a')", [])).unwrap_err();
@@ -154,7 +155,7 @@ fn a_stopped_process_holding_the_writers_lock_costs_another_process_a_bounded_wa
     signal(&child.child, "-STOP");
     // This process's writer: the child holds the writers' lock and SQLite's, and is stopped.
     let mine =
-        Writer::open_with(&path, WriterOptions::default().with_policy(patient(Duration::from_secs(1))))
+        Writer::open_with(&path, WriterOptions::default().with_write_policy(patient(Duration::from_secs(1))))
             .unwrap();
     let started = Instant::now();
     let err = mine.submit(|tx| tx.execute("INSERT INTO items (id, v) VALUES (2, 'parent')", [])).unwrap_err();
@@ -249,10 +250,14 @@ fn a_panicking_closure_or_row_fails_alone_and_the_writer_goes_on() {
 }
 
 #[test]
-fn a_batch_the_dead_letter_store_refuses_is_counted_lost_and_the_writer_reports_unhealthy() {
+fn a_batch_the_dead_letter_store_refuses_is_counted_lost_and_the_writer_reports_unhealthy_until_writes_commit_again()
+ {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.db");
-    let writer = writer(&path, WriterOptions::default().with_policy(patient(Duration::from_millis(300))));
+    let writer = writer(
+        &path,
+        WriterOptions::default().with_write_policy(patient(Duration::from_millis(300))).with_health_window(3),
+    );
     assert!(writer.is_healthy());
     // The dead-letter file cannot be created: a directory stands in its place.
     std::fs::create_dir(writer.dead_letter_path()).unwrap();
@@ -270,8 +275,22 @@ fn a_batch_the_dead_letter_store_refuses_is_counted_lost_and_the_writer_reports_
         std::thread::sleep(Duration::from_millis(10));
     }
     assert!(!writer.is_healthy());
-    assert!(!writer.metrics().healthy);
+    let m = writer.metrics();
+    assert!(!m.healthy);
+    let reason = writer.health_reason().unwrap();
+    assert!(reason.starts_with("3 row(s) lost: the dead-letter store refused a touchy batch"), "{reason}");
+    assert_eq!(m.health_reason.as_deref(), Some(reason.as_str()));
     drop(holder);
+    // Health says now: the next three committed transactions (the window) make it healthy again.
+    writer.submit(|tx| tx.execute_batch("CREATE TABLE probe (n INTEGER)")).unwrap();
+    for n in 0..2 {
+        assert!(!writer.is_healthy(), "{n}: {:?}", writer.health_reason());
+        writer.submit(move |tx| tx.execute("INSERT INTO probe VALUES (?1)", [n])).unwrap();
+    }
+    assert!(writer.is_healthy(), "{:?}", writer.health_reason());
+    assert_eq!(writer.health_reason(), None);
+    assert!(writer.metrics().healthy);
+    assert_eq!(writer.metrics().rows_lost, 3, "the loss stays counted");
 }
 
 #[test]

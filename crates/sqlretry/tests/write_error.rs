@@ -37,7 +37,8 @@ fn paths(dir: &tempfile::TempDir) -> Vec<(&'static str, WritePath)> {
             .unwrap();
     grouped.write(|tx| tx.execute_batch(SCHEMA)).unwrap();
     let writer =
-        Writer::open_with(dir.path().join("w.db"), WriterOptions::default().with_policy(policy())).unwrap();
+        Writer::open_with(dir.path().join("w.db"), WriterOptions::default().with_write_policy(policy()))
+            .unwrap();
     writer.submit(|tx| tx.execute_batch(SCHEMA)).unwrap();
     vec![
         ("Store::write", Box::new(move |mut body: Body| store.write(|tx| body(tx)))),

@@ -93,7 +93,7 @@ fn many_producers_are_grouped_and_each_acknowledged_after_commit() {
     assert_eq!(count(&path, "SELECT count(*) FROM items"), producers * per);
     assert_eq!(m.requests_committed, (producers * per + 1) as u64);
     // Grouping happened: fewer transactions than requests.
-    assert!(m.batches_written < m.requests_committed, "{m:?}");
+    assert!(m.groups_committed < m.requests_committed, "{m:?}");
     assert_eq!((m.requests_failed, m.batch_failures, m.rows_lost), (0, 0, 0));
 }
 
@@ -136,7 +136,7 @@ fn a_constraint_violation_fails_alone_while_its_group_commits() {
     assert_eq!(count(&path, "SELECT count(*) FROM items WHERE id IN (5, 500)"), 0);
     assert_eq!(m.requests_rejected, 1);
     // The nine queued requests went into one group (plus the schema and the gate: 3 transactions).
-    assert_eq!(m.batches_written, 3, "{m:?}");
+    assert_eq!(m.groups_committed, 3, "{m:?}");
 }
 
 /// `enqueue` returns before the commit (here the connection is held, so nothing can commit);
@@ -184,7 +184,7 @@ fn enqueued_requests_return_at_once_and_are_acknowledged_after_commit() {
     let m = writer.shutdown().unwrap();
     assert_eq!(count(&path, "SELECT count(*) FROM items"), 49);
     assert_eq!((m.requests_committed, m.requests_rejected), (51, 1)); // with the gate
-    assert_eq!(m.batches_written, 3, "schema, gate, then the 50 queued requests in one group: {m:?}");
+    assert_eq!(m.groups_committed, 3, "schema, gate, then the 50 queued requests in one group: {m:?}");
     assert!(matches!(writer.enqueue(insert_item(-1)), Err(WriteError::Closed)));
 }
 
@@ -215,7 +215,7 @@ fn a_retryable_error_inside_a_group_reruns_the_whole_group() {
         .backoff(sqlretry::backoff::ConstantBuilder::default().with_delay(Duration::from_millis(10)))
         .build()
         .unwrap();
-    let writer = writer(&path, WriterOptions::default().with_policy(policy));
+    let writer = writer(&path, WriterOptions::default().with_write_policy(policy));
     let gate = Gate::close(&writer);
     let runs: Arc<Vec<std::sync::atomic::AtomicU32>> = Arc::new((0..3).map(|_| Default::default()).collect());
     let pending: Vec<_> = (0..3_usize)
@@ -421,7 +421,7 @@ fn ingest_flushes_by_size_and_by_interval() {
     }
     assert_eq!(count(&path, "SELECT count(*) FROM ticks"), 250);
     let m = writer.metrics();
-    assert!(m.batches_written >= 6, "{m:?}");
+    assert!(m.batches_written >= 5, "500 rows in batches of at most 100: {m:?}");
     assert_eq!(m.batch_success_rate, Some(1.0));
     let json = serde_json::to_value(&m).unwrap();
     assert_eq!(json["rows_lost"], 0);
@@ -441,7 +441,7 @@ fn metrics_reach_the_metrics_facade() {
         let _ = writer.submit(insert_item(1)).unwrap_err();
     });
     let text = handle.render();
-    assert!(text.contains(r#"sqlretry_writer_batches_written_total{writer="facade"} 1"#), "{text}");
+    assert!(text.contains(r#"sqlretry_writer_groups_committed_total{writer="facade"} 1"#), "{text}");
     assert!(text.contains(r#"sqlretry_writer_requests_rejected_total{writer="facade"} 1"#), "{text}");
     assert!(text.contains("sqlretry_sqlite_lock_hold_seconds"), "{text}");
     writer.shutdown().unwrap();
@@ -587,5 +587,5 @@ fn permanent_errors_inside_a_group_run_once_and_fail_alone_with_the_original_cod
     assert_eq!(count(&path, "SELECT count(*) FROM items WHERE id >= 100"), 3);
     assert_eq!(count(&path, "SELECT count(*) FROM items WHERE id IN (100, 102, 104)"), 3);
     // The schema, the first insert, the gate and the six in one group.
-    assert_eq!(m.batches_written, 4, "{m:?}");
+    assert_eq!(m.groups_committed, 4, "{m:?}");
 }

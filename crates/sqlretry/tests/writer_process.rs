@@ -78,7 +78,7 @@ fn constant_policy(max_attempts: u32) -> RetryPolicy {
 fn patient_config() -> WriterOptions {
     WriterOptions::default()
         .with_profile(ConnectionProfile::default().with_busy_timeout(Duration::ZERO))
-        .with_policy(constant_policy(1000))
+        .with_write_policy(constant_policy(1000))
 }
 
 #[test]
@@ -119,7 +119,7 @@ fn past_the_policy_batches_are_dead_lettered_and_replay_restores_every_row() {
     let path = dir.path().join("dead.db");
     let config = WriterOptions::default()
         .with_profile(ConnectionProfile::default().with_busy_timeout(Duration::from_millis(20)))
-        .with_policy(RetryPolicy::builder().max_attempts(2).build().unwrap())
+        .with_write_policy(RetryPolicy::builder().max_attempts(2).build().unwrap())
         .with_alert_threshold(1);
     let writer = writer(&path, config.clone());
     let ingest = writer.ingest::<Tick>(IngestOptions::default()); // batch_writes: 3 attempts

@@ -172,18 +172,12 @@ impl Drop for WriteTx<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sqlite::ConnectionProfile;
+    use crate::sqlite::{ConnectionProfile, WriteSideOptions};
 
     fn side(dir: &tempfile::TempDir) -> WriteSide {
         let profile = ConnectionProfile::default().with_busy_timeout(Duration::from_millis(50));
-        WriteSide::open(
-            &dir.path().join("a.db"),
-            &profile,
-            Duration::ZERO,
-            Duration::from_secs(1),
-            crate::sqlite::DEFAULT_WAL_LIMIT,
-        )
-        .unwrap()
+        let options = WriteSideOptions::default().with_profile(profile).with_barging_window(Duration::ZERO);
+        WriteSide::open(&dir.path().join("a.db"), &options).unwrap()
     }
 
     #[test]

@@ -6,11 +6,6 @@ use std::time::{Duration, Instant};
 
 /// How long after a wait for another process's lock this process counts as contended.
 pub(crate) const CONTENDED_MEMORY: Duration = Duration::from_millis(100);
-/// While contended, how long a group's leader lets its group fill (to the size of the last one)
-/// before it waits for the lock, so that each lock turn — each of which makes the newcomer re-read
-/// its pages — commits one write per waiting caller. WRITER_RESULTS.md: 100 µs, 250 µs and 1 ms
-/// measured alike.
-pub(crate) const CONTENDED_FILL: Duration = Duration::from_micros(250);
 /// The first pause between tries of a deadline-bounded [`ProcessLock::acquire_until`]; each
 /// later pause doubles, up to [`TRY_PAUSE_MAX`]. A try is one `flock` system call (about a
 /// microsecond), far cheaper than polling SQLite's `BEGIN IMMEDIATE`.

@@ -1,31 +1,39 @@
 //! [`Store`]: every write to one SQLite file a whole transaction, begun IMMEDIATE, retried whole.
 //!
-//! Length: over a third of this file is documentation (the `# Design` section and runnable
-//! examples); the code is the options, the type and its thin `write`/`read` paths — the attempt
-//! itself is in `attempt.rs`, grouped writes in `writer/store_lane.rs`.
+//! Length: over half of this file is documentation (the `# Design` section and runnable
+//! examples); the code is the options, the type and its thin `write`/`read`/`write_grouped`
+//! paths — the attempt itself is in `attempt.rs`, the group-commit engine in `group_commit/`.
+//!
+//! The store is the one façade of the crate that reaches into `group_commit/` (a typed field,
+//! started by the first grouped write); everything else in `sqlite/` is below it.
 
-use std::any::Any;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
-use super::lock_hold::{DEFAULT_SLOW_LOCK_HOLD, LockHold};
-use super::profile::{ConnectionProfile, OpenError};
+use super::lock_hold::LockHold;
+use super::profile::OpenError;
 use super::write_error::{Origin, WriteError};
 use super::write_side::WriteSide;
+use super::write_side_options::{WriteSideOptions, write_side_setters};
 use crate::deadline::Deadline;
 use crate::error::RetryError;
+use crate::group_commit::{GroupCommit, GroupOptions};
 use crate::observer::RetryStats;
 use crate::policy::RetryPolicy;
 use crate::retry::Retry;
 
-/// How a [`Store`] opens connections and retries.
+/// How a [`Store`] opens connections and retries: its [`WriteSideOptions`] (the same settings,
+/// under the same setter names, as a [`Writer`](crate::writer::Writer)'s), the read policy and
+/// the read pool.
 ///
-/// Defaults: [`ConnectionProfile::default`], writes under [`RetryPolicy::store_writes`], reads
-/// under [`RetryPolicy::reads`], a warning for lock holds over 1 s, a 250 µs barging window in the
-/// write queue, and up to 4 idle read connections kept.
+/// Defaults: [`WriteSideOptions::default`] (writes under [`RetryPolicy::store_writes`], a warning
+/// for lock holds over 1 s, a 250 µs barging window in the write turn), reads under
+/// [`RetryPolicy::reads`], up to 4 idle read connections kept, and at most 256 closures in one
+/// grouped transaction.
 ///
 /// # Examples
 ///
@@ -42,74 +50,30 @@ use crate::retry::Retry;
 /// ```
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
-    profile: ConnectionProfile,
-    write_policy: RetryPolicy,
+    write_side: WriteSideOptions,
     read_policy: RetryPolicy,
-    slow_lock_hold: Duration,
-    barging_window: Duration,
     idle_readers: usize,
-    wal_limit: u64,
+    max_group: usize,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
-            profile: ConnectionProfile::default(),
-            write_policy: RetryPolicy::store_writes(),
+            write_side: WriteSideOptions::default(),
             read_policy: RetryPolicy::reads(),
-            slow_lock_hold: DEFAULT_SLOW_LOCK_HOLD,
-            barging_window: Duration::from_micros(250),
             idle_readers: 4,
-            wal_limit: super::DEFAULT_WAL_LIMIT,
+            max_group: 256,
         }
     }
 }
 
+write_side_setters!(StoreOptions);
+
 impl StoreOptions {
-    /// How connections are set up.
-    #[must_use]
-    pub fn with_profile(mut self, profile: ConnectionProfile) -> Self {
-        self.profile = profile;
-        self
-    }
-
-    /// The policy writes are retried under; its deadline bounds the whole wait of one write.
-    #[must_use]
-    pub fn with_write_policy(mut self, policy: RetryPolicy) -> Self {
-        self.write_policy = policy;
-        self
-    }
-
     /// The policy reads are retried under.
     #[must_use]
     pub fn with_read_policy(mut self, policy: RetryPolicy) -> Self {
         self.read_policy = policy;
-        self
-    }
-
-    /// Lock holds longer than this are logged at `warn` (default 1 s).
-    #[must_use]
-    pub fn with_slow_lock_hold(mut self, threshold: Duration) -> Self {
-        self.slow_lock_hold = threshold;
-        self
-    }
-
-    /// How long the head of the in-process write queue lets newcomers go first before it is served
-    /// (default 250 µs; zero is strictly first come, first served, at the cost of a thread
-    /// hand-off per write). While other processes contend for the file the window is at least 2 ms
-    /// (unless zero; see the type's `# Design`).
-    #[must_use]
-    pub fn with_barging_window(mut self, window: Duration) -> Self {
-        self.barging_window = window;
-        self
-    }
-
-    /// The WAL size above which the store warns, exports `sqlretry_wal_bytes` and checkpoints
-    /// once readers let it (checkpoint starvation; default 64 MiB, see
-    /// [`WalWatch`](super::WalWatch)).
-    #[must_use]
-    pub fn with_wal_limit(mut self, bytes: u64) -> Self {
-        self.wal_limit = bytes;
         self
     }
 
@@ -120,22 +84,23 @@ impl StoreOptions {
         self
     }
 
-    /// The connection profile.
+    /// The most closures one [`Store::write_grouped`] transaction runs (default 256; at least 1).
     #[must_use]
-    pub fn profile(&self) -> &ConnectionProfile {
-        &self.profile
-    }
-
-    /// The write policy.
-    #[must_use]
-    pub fn write_policy(&self) -> &RetryPolicy {
-        &self.write_policy
+    pub fn with_max_group(mut self, max_group: usize) -> Self {
+        self.max_group = max_group.max(1);
+        self
     }
 
     /// The read policy.
     #[must_use]
     pub fn read_policy(&self) -> &RetryPolicy {
         &self.read_policy
+    }
+
+    /// The most closures in one grouped transaction.
+    #[must_use]
+    pub fn max_group(&self) -> usize {
+        self.max_group
     }
 }
 
@@ -202,29 +167,29 @@ pub struct Store {
     inner: Arc<Inner>,
 }
 
-pub(crate) struct Inner {
+struct Inner {
     options: StoreOptions,
     side: Arc<WriteSide>,
     readers: Mutex<Vec<Connection>>,
-    /// What the writer layer attaches to this store: the group-commit engine of
-    /// `write_grouped`, started by the first grouped write (typed `Any` so that this module knows
-    /// nothing of the layer above it).
-    attached: OnceLock<Box<dyn Any + Send + Sync>>,
+    /// The group-commit engine of `write_grouped` and `write_async`, started by the first grouped
+    /// write on this store's write side.
+    grouped: OnceLock<Grouped>,
     write_stats: Arc<RetryStats>,
     read_stats: RetryStats,
 }
 
-impl Store {
-    /// The shared state, for the writer layer's `impl Store` (grouped writes).
-    pub(crate) fn inner(&self) -> &Inner {
-        &self.inner
-    }
+/// A store's grouped writes: the engine, and the calls under way.
+struct Grouped {
+    engine: GroupCommit,
+    in_flight: AtomicUsize,
+}
 
+impl Store {
     /// Opens a store on `path` with [`StoreOptions::default`].
     ///
     /// # Errors
     ///
-    /// As [`ConnectionProfile::open`].
+    /// As [`ConnectionProfile::open`](super::ConnectionProfile::open).
     pub fn open(path: impl AsRef<Path>) -> Result<Store, OpenError> {
         Store::open_with(path, StoreOptions::default())
     }
@@ -233,20 +198,14 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// As [`ConnectionProfile::open`].
+    /// As [`ConnectionProfile::open`](super::ConnectionProfile::open).
     pub fn open_with(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store, OpenError> {
-        let side = WriteSide::open(
-            path.as_ref(),
-            &options.profile,
-            options.barging_window,
-            options.slow_lock_hold,
-            options.wal_limit,
-        )?;
+        let side = WriteSide::open(path.as_ref(), &options.write_side)?;
         Ok(Store {
             inner: Arc::new(Inner {
                 side: Arc::new(side),
                 readers: Mutex::new(Vec::new()),
-                attached: OnceLock::new(),
+                grouped: OnceLock::new(),
                 write_stats: Arc::new(RetryStats::new("sqlite.write")),
                 read_stats: RetryStats::new("sqlite.read"),
                 options,
@@ -302,7 +261,7 @@ impl Store {
     where
         F: FnMut(&Connection) -> rusqlite::Result<T>,
     {
-        self.write_with(&self.inner.options.write_policy, f)
+        self.write_with(self.inner.options.write_policy(), f)
     }
 
     /// As [`Store::write`], under another policy.
@@ -350,6 +309,141 @@ impl Store {
         )
     }
 
+    /// As [`Store::write`], but the write may share its transaction with other callers' (group
+    /// commit), for closures that can be run by another thread: `Send + 'static`, as for
+    /// [`Writer::submit`](crate::writer::Writer::submit).
+    ///
+    /// Grouped writes use the crate's group-commit engine (the [`Writer`](crate::writer::Writer)'s), started on this
+    /// store's own write connection by the first grouped write: a lone caller runs its own group
+    /// (a plain transaction, no hand-off); callers arriving while a group runs are gathered into
+    /// the next one (at most [`StoreOptions::with_max_group`], 256), which the engine's thread runs in one `BEGIN IMMEDIATE` transaction, each
+    /// closure's value going back to its caller once `COMMIT` returned OK. A closure's permanent
+    /// error (a constraint) fails only that caller: its changes are rolled back (a savepoint per
+    /// closure) and the others commit. A retryable error re-runs the *whole group* under the write
+    /// policy: `f` may run several times, only the last run counts, and side effects outside the
+    /// database must be idempotent. `f` must not write through the same store itself (it would
+    /// wait for its own group).
+    ///
+    /// Why: a small transaction spends most of its time in `BEGIN` and `COMMIT`, which SQLite runs
+    /// one at a time per file. One transaction per write cannot go faster than one writer, a shared
+    /// one can (BENCHMARKS.md, "Group commit in the Store"). A closure borrowing from its caller's stack cannot be handed to
+    /// another thread without `unsafe`, which is why this is a separate method and
+    /// [`Store::write`] keeps taking any closure.
+    ///
+    /// Each group takes the same fair turn as [`Store::write`], then the writers' lock beside the
+    /// database (`<db>.writer-lock`, so that grouped writers of several processes queue in the
+    /// kernel), then SQLite's lock — every wait bounded by the write policy's deadline, fixed when
+    /// this call started; a write still queued when its deadline passed fails without running.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::write`]: [`WriteError::Rejected`] with `f`'s own permanent error (rolled back
+    /// alone; the group's other writes committed), [`WriteError::RequestPanicked`] if `f`
+    /// panicked, [`WriteError::NotCommitted`] with the group's last SQLite error when the group's
+    /// transaction gave up under the policy (or this write's deadline passed while it was queued);
+    /// [`WriteError::Closed`] if the engine's thread could not start. Nothing of a failed write is in the
+    /// database.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sqlretry::sqlite::Store;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = Store::open(dir.path().join("app.db"))?;
+    /// store.write(|tx| tx.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)"))?;
+    ///
+    /// let writers: Vec<_> = (0..8)
+    ///     .map(|i| {
+    ///         let store = store.clone();
+    ///         std::thread::spawn(move || store.write_grouped(move |tx| tx.execute("INSERT INTO t (v) VALUES (?1)", [i])))
+    ///     })
+    ///     .collect();
+    /// for w in writers {
+    ///     assert_eq!(w.join().unwrap()?, 1);
+    /// }
+    /// // A permanent error fails its own write only.
+    /// assert!(store.write_grouped(|tx| tx.execute("INSERT INTO t (v) VALUES (NULL)", [])).is_err());
+    /// let n: i64 = store.read(|c| c.query_row("SELECT count(*) FROM t", [], |r| r.get(0)))?;
+    /// assert_eq!(n, 8);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write_grouped<T, F>(&self, f: F) -> Result<T, WriteError>
+    where
+        T: Send + 'static,
+        F: FnMut(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let grouped = self.grouped()?;
+        grouped.in_flight.fetch_add(1, Ordering::SeqCst);
+        let result = grouped.engine.submit(f, true);
+        grouped.in_flight.fetch_sub(1, Ordering::SeqCst);
+        result
+    }
+
+    /// As [`Store::write_grouped`], for async code (tokio): the write is queued on the store's
+    /// group-commit engine and awaited without blocking the runtime — SQLite never runs on a
+    /// runtime thread. Many tasks awaiting one write each share transactions, as threads do with
+    /// `write_grouped`, but a task's wake-up costs far less than a thread's.
+    ///
+    /// Which async write to pick: this one when the service already has a [`Store`] (its reads,
+    /// its state store) and writes closures; [`Writer::submit_async`](crate::writer::Writer::submit_async) when the service owns a
+    /// [`Writer`](crate::writer::Writer) (ingest lanes, dead letters, writer metrics). Both are the same engine. For a
+    /// closure that must borrow, run [`Store::write`] in `tokio::task::spawn_blocking`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::write_grouped`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use sqlretry::sqlite::Store;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = Store::open(dir.path().join("app.db"))?;
+    /// store.write_async(|tx| tx.execute_batch("CREATE TABLE t (v INTEGER)")).await?;
+    /// let n = store.write_async(|tx| tx.execute("INSERT INTO t VALUES (1)", [])).await?;
+    /// assert_eq!(n, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub async fn write_async<T, F>(&self, f: F) -> Result<T, WriteError>
+    where
+        T: Send + 'static,
+        F: FnMut(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        self.grouped()?.engine.submit_async(f).await
+    }
+
+    /// How many [`write_grouped`](Store::write_grouped) calls are under way right now: queued, or
+    /// in a group that has not committed yet.
+    #[must_use]
+    pub fn grouped_waiting(&self) -> usize {
+        self.inner.grouped.get().map_or(0, |g| g.in_flight.load(Ordering::SeqCst))
+    }
+
+    /// The group-commit engine of grouped writes, started on first use.
+    fn grouped(&self) -> Result<&Grouped, WriteError> {
+        let inner = &*self.inner;
+        if let Some(grouped) = inner.grouped.get() {
+            return Ok(grouped);
+        }
+        let options = GroupOptions::for_store(
+            inner.side.path(),
+            inner.options.max_group,
+            Arc::clone(&inner.write_stats),
+        );
+        let policy = inner.options.write_policy().clone();
+        let engine = GroupCommit::start(Arc::clone(&inner.side), policy, options).map_err(|error| {
+            tracing::error!(%error, "the grouped writes' engine could not start");
+            WriteError::Closed
+        })?;
+        // Two first grouped writes at once: one engine wins, the other is shut down unused.
+        Ok(inner.grouped.get_or_init(|| Grouped { engine, in_flight: AtomicUsize::new(0) }))
+    }
+
     /// Runs `f` on a read connection inside a deferred transaction (one consistent snapshot for all
     /// of `f`'s statements), retried under the read policy. In WAL mode a writer never blocks it.
     /// Read connections are `query_only`: a write inside `f` fails with SQLITE_READONLY.
@@ -380,26 +474,6 @@ impl std::fmt::Debug for Inner {
 }
 
 impl Inner {
-    /// The options.
-    pub(crate) fn options(&self) -> &StoreOptions {
-        &self.options
-    }
-
-    /// Retry counters of the store's writes (grouped writes count there too).
-    pub(crate) fn write_stats(&self) -> &Arc<RetryStats> {
-        &self.write_stats
-    }
-
-    /// The write side (shared with the writer layer's engine for grouped writes).
-    pub(crate) fn side(&self) -> &Arc<WriteSide> {
-        &self.side
-    }
-
-    /// The writer layer's attachment (see the field).
-    pub(crate) fn attached(&self) -> &OnceLock<Box<dyn Any + Send + Sync>> {
-        &self.attached
-    }
-
     fn read_once<T, F>(&self, f: &mut F) -> rusqlite::Result<T>
     where
         F: FnMut(&Connection) -> rusqlite::Result<T>,
@@ -422,7 +496,7 @@ impl Inner {
     }
 
     fn open_reader(&self) -> rusqlite::Result<Connection> {
-        let conn = self.options.profile.open(self.side.path()).map_err(OpenError::into_sqlite_error)?;
+        let conn = self.options.profile().open(self.side.path()).map_err(OpenError::into_sqlite_error)?;
         conn.execute_batch("PRAGMA query_only = 1")?;
         Ok(conn)
     }

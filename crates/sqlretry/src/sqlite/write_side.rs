@@ -11,9 +11,10 @@ use rusqlite::Connection;
 
 use super::lock_hold::LockHold;
 use super::process_lock::ProcessLock;
-use super::profile::{ConnectionProfile, OpenError};
+use super::profile::OpenError;
 use super::turns::WriteQueue;
 use super::wal_watch::WalWatch;
+use super::write_side_options::WriteSideOptions;
 
 /// A WAL check (one `stat`) after every this many commits.
 const WAL_CHECK_EVERY: u64 = 64;
@@ -39,13 +40,8 @@ pub(crate) struct WriteSide {
 impl WriteSide {
     /// Opens the write connection on `path` with `profile` (SQLite's busy handler then turned off:
     /// the attempt waits for the lock itself, within the deadline).
-    pub(crate) fn open(
-        path: &Path,
-        profile: &ConnectionProfile,
-        barging_window: Duration,
-        slow_lock_hold: Duration,
-        wal_limit: u64,
-    ) -> Result<WriteSide, OpenError> {
+    pub(crate) fn open(path: &Path, options: &WriteSideOptions) -> Result<WriteSide, OpenError> {
+        let profile = options.profile();
         let conn = profile.open(path)?;
         conn.busy_timeout(Duration::ZERO).map_err(|e| OpenError::sqlite(path, e))?;
         conn.set_prepared_statement_cache_capacity(64);
@@ -53,10 +49,10 @@ impl WriteSide {
             path: path.to_path_buf(),
             busy_timeout: profile.busy_timeout(),
             conn: Mutex::new(conn),
-            turns: WriteQueue::new(barging_window),
+            turns: WriteQueue::new(options.barging_window()),
             process_lock: OnceLock::new(),
-            lock_hold: LockHold::new(slow_lock_hold),
-            wal_watch: WalWatch::new(path).with_limit(wal_limit),
+            lock_hold: LockHold::new(options.slow_lock_hold()),
+            wal_watch: WalWatch::new(path).with_limit(options.wal_limit()),
             commits: std::sync::atomic::AtomicU64::new(0),
         })
     }

@@ -10,8 +10,10 @@ use std::time::{Duration, SystemTime};
 use rusqlite::types::Value;
 use rusqlite::{Connection, params};
 
-use super::error::{WriteError, WriterError};
-use super::ingest::Row;
+use super::error::WriterError;
+use super::row::{Row, insert_values};
+use crate::group_commit::GroupCommit;
+use crate::sqlite::write_error::WriteError;
 
 /// One dead-lettered batch: self-describing, so it can be written back by code that does not know
 /// the Rust row type ([`Writer::replay_all`](super::Writer::replay_all), `sqlretry dead-letters
@@ -302,13 +304,17 @@ pub struct ReplayReport {
 /// after its transaction committed. A batch that cannot be replayed by itself (its SQL is not an
 /// `INSERT`, its payload does not decode, its insert fails permanently) is refused and kept; the
 /// others go on. A failure of the writer (the group gave up, shut down) stops the replay.
-pub(crate) fn replay(writer: &super::Writer, row_type: Option<&str>) -> Result<ReplayReport, WriterError> {
-    let path = DeadLetterStore::path_beside(writer.path());
+pub(crate) fn replay(
+    writer: &GroupCommit,
+    db: &Path,
+    row_type: Option<&str>,
+) -> Result<ReplayReport, WriterError> {
+    let path = DeadLetterStore::path_beside(db);
     let mut report = ReplayReport::default();
     if !path.exists() {
         return Ok(report);
     }
-    let mut store = DeadLetterStore::open_beside(writer.path())?;
+    let mut store = DeadLetterStore::open_beside(db)?;
     for letter in store.list(row_type)? {
         let refuse = |reason: String| RefusedLetter {
             id: letter.id,
@@ -325,7 +331,7 @@ pub(crate) fn replay(writer: &super::Writer, row_type: Option<&str>) -> Result<R
             }
         };
         let sql = letter.insert_sql.clone();
-        match writer.submit(move |tx| super::ingest::insert_values(tx, &sql, &rows)) {
+        match writer.submit(move |tx| insert_values(tx, &sql, &rows), true) {
             Ok(()) => {}
             Err(WriteError::Rejected { error, .. }) => {
                 tracing::warn!(id = letter.id, %error, "dead letter's insert failed; kept");
@@ -337,7 +343,7 @@ pub(crate) fn replay(writer: &super::Writer, row_type: Option<&str>) -> Result<R
         if store.remove(letter.id)? {
             report.batches += 1;
             report.rows += letter.rows;
-            writer.shared_metrics().replayed(letter.rows);
+            writer.engine.metrics.replayed(letter.rows);
         }
     }
     report.batches_left = u64::try_from(store.list(row_type)?.len()).unwrap_or(u64::MAX);

@@ -1,24 +1,47 @@
 //! What the writer does with an ingest batch whose transaction gave up: keep it in the dead-letter
 //! store, retried under the writer's policy; and if even that fails, count its rows lost, say so at
-//! error level with the batch's size and its first and last rows, and report the writer unhealthy.
+//! error level with the batch's size and its first and last rows, and report the writer unhealthy (until writes commit again).
+
+use std::path::PathBuf;
+use std::sync::Mutex;
 
 use rusqlite::types::Value;
 
-use super::core::{Shared, lock};
 use super::dead_letter::DeadLetterStore;
 use super::error::WriterError;
 use crate::classify::{Class, Classify};
+use crate::group_commit::{Engine, lock};
+use crate::policy::RetryPolicy;
 use crate::retry::Retry;
 
 /// How much of a row a log line shows.
 const ROW_SHOWN: usize = 120;
 
-impl Shared {
+/// A writer's dead-letter store beside its database, opened when first needed.
+pub(crate) struct DeadLetters {
+    db: PathBuf,
+    policy: RetryPolicy,
+    store: Mutex<Option<DeadLetterStore>>,
+}
+
+impl DeadLetters {
+    /// The dead letters of `db`, appended under `policy` (the writer's write policy).
+    pub(crate) fn beside(db: PathBuf, policy: RetryPolicy) -> Self {
+        DeadLetters { db, policy, store: Mutex::new(None) }
+    }
+
     /// Stores a failed batch durably; counts its rows dead-lettered only once it is on disk, or
     /// lost (see the module docs) if the store refused it under the policy.
-    pub(crate) fn dead_letter(&self, row_type: &str, insert_sql: &str, rows: &[Vec<Value>], error: &str) {
+    pub(crate) fn keep(
+        &self,
+        engine: &Engine,
+        row_type: &str,
+        insert_sql: &str,
+        rows: &[Vec<Value>],
+        error: &str,
+    ) {
         let n = rows.len() as u64;
-        let stored = Retry::new(&self.config.policy)
+        let stored = Retry::new(&self.policy)
             .named("dead letter")
             .classify_with(|e: &WriterError| match e {
                 WriterError::Sqlite(e) => e.classify(),
@@ -26,10 +49,10 @@ impl Shared {
                 _ => Class::Permanent,
             })
             .call(|| {
-                let mut slot = lock(&self.dead_letters);
+                let mut slot = lock(&self.store);
                 let result = match &mut *slot {
                     Some(store) => store.append(row_type, insert_sql, rows, error),
-                    empty => DeadLetterStore::open_beside(&self.path)
+                    empty => DeadLetterStore::open_beside(&self.db)
                         .and_then(|store| empty.insert(store).append(row_type, insert_sql, rows, error)),
                 };
                 if result.is_err() {
@@ -40,13 +63,15 @@ impl Shared {
             });
         match stored {
             Ok(id) => {
-                self.metrics.dead_lettered(n);
-                tracing::warn!(writer = %self.metrics.name(), row_type, rows = n, id, error, "batch kept in the dead-letter store");
+                engine.metrics.dead_lettered(n);
+                tracing::warn!(writer = %engine.metrics.name(), row_type, rows = n, id, error, "batch kept in the dead-letter store");
             }
             Err(store_error) => {
-                self.metrics.lost(n);
+                engine
+                    .metrics
+                    .lost(n, &format!("the dead-letter store refused a {row_type} batch: {store_error}"));
                 tracing::error!(
-                    writer = %self.metrics.name(),
+                    writer = %engine.metrics.name(),
                     row_type,
                     rows = n,
                     first = %shown(rows.first()),

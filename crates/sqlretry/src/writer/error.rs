@@ -1,7 +1,7 @@
 //! What the [`Writer`](super::Writer)'s other operations can fail with (a write's own error is
 //! the crate's one [`WriteError`], shared with the [`Store`](crate::sqlite::Store)).
 
-pub use crate::sqlite::WriteError;
+use crate::sqlite::write_error::WriteError;
 
 /// Why a row was not taken by [`Ingest::append`](super::Ingest::append); the row is handed back.
 #[derive(Debug, thiserror::Error)]

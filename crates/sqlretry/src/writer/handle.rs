@@ -2,24 +2,21 @@
 //!
 //! Length: more than half of this file is documentation with runnable examples, one per way of
 //! writing (submit, try, enqueue, async, insert, ingest, replay); each method is a few lines over
-//! the engine in `intake.rs` / `run_group.rs`.
+//! the group-commit engine (`group_commit/handle.rs`).
 
 use std::path::Path;
 use std::sync::Arc;
 
-use std::time::Instant;
-
 use rusqlite::Connection;
 
-use super::core::{Owner, Shared};
 use super::dead_letter::{self, DeadLetterStore, ReplayReport};
-use super::error::{WriteError, WriterError};
-use super::ingest::{Ingest, Row};
-use super::intake::Pushed;
-use super::metrics::{WriterMetrics, WriterMetricsSnapshot};
+use super::dead_lettering::DeadLetters;
+use super::error::WriterError;
+use super::ingest::Ingest;
 use super::options::{IngestOptions, WriterOptions};
-use super::request::{Reply, request};
-use crate::deadline::Deadline;
+use super::row::Row;
+use crate::group_commit::{GroupCommit, Pending, WriterMetricsSnapshot};
+use crate::sqlite::write_error::WriteError;
 use crate::sqlite::write_side::WriteSide;
 
 /// A handle to the one writer of a database file. Cloneable and `Send`; all clones share one
@@ -51,8 +48,8 @@ use crate::sqlite::write_side::WriteSide;
 /// ```
 #[derive(Clone)]
 pub struct Writer {
-    shared: Arc<Shared>,
-    owner: Arc<Owner>,
+    group: GroupCommit,
+    dead_letters: Arc<DeadLetters>,
 }
 
 /// A request inserting `row` with its type's cached `INSERT`; [`WriteError::RequestPanicked`]
@@ -65,34 +62,11 @@ fn insert_row<R: Row>(
     Ok(move |tx: &Connection| tx.prepare_cached(R::INSERT_SQL)?.execute(rusqlite::params_from_iter(&values)))
 }
 
-/// A request queued by [`Writer::enqueue`]: its result, once its group transaction committed.
-#[must_use = "a pending write's result says whether it committed"]
-#[derive(Debug)]
-pub struct Pending<T> {
-    rx: std::sync::mpsc::Receiver<Result<T, WriteError>>,
-}
-
-impl<T> Pending<T> {
-    /// Blocks until the request's transaction committed (or the request failed) and returns its
-    /// result, as [`Writer::submit`] would have.
-    ///
-    /// # Errors
-    ///
-    /// As [`Writer::submit`].
-    pub fn wait(self) -> Result<T, WriteError> {
-        // Bounded without a timer of its own: the request's group ends by the request's deadline
-        // (a request still queued past it fails unrun), and if the writer thread ends, its guard
-        // fails every queued request at once (the sender is then dropped: `Closed`). A timeout here
-        // could report a failure for a write that commits a moment later.
-        self.rx.recv().unwrap_or(Err(WriteError::Closed))
-    }
-}
-
 impl std::fmt::Debug for Writer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Writer")
-            .field("path", &self.shared.path)
-            .field("config", &self.shared.config)
+            .field("path", &self.group.engine.path)
+            .field("options", &self.group.engine.options)
             .finish()
     }
 }
@@ -116,29 +90,25 @@ impl Writer {
     ///
     /// [`WriterError::Open`] if the file cannot be opened and set up, [`WriterError::Spawn`] if
     /// the thread cannot be started.
-    pub fn open_with(path: impl AsRef<Path>, config: WriterOptions) -> Result<Writer, WriterError> {
-        let (shared, owner) = Owner::start(path.as_ref(), config)?;
-        Ok(Writer { shared, owner })
-    }
-
-    /// A writer on a [`Store`](crate::sqlite::Store)'s write side (its connection, turns,
-    /// writers' lock and lock-hold histogram): the engine of
-    /// [`Store::write_grouped`](crate::sqlite::Store::write_grouped).
-    pub(crate) fn on_side(side: Arc<WriteSide>, config: WriterOptions) -> Result<Writer, WriterError> {
-        let (shared, owner) = Owner::start_on(side, config)?;
-        Ok(Writer { shared, owner })
+    pub fn open_with(path: impl AsRef<Path>, options: WriterOptions) -> Result<Writer, WriterError> {
+        let path = path.as_ref();
+        let side = Arc::new(WriteSide::open(path, &options.write_side)?);
+        let policy = options.write_side.write_policy().clone();
+        let dead_letters = Arc::new(DeadLetters::beside(path.to_path_buf(), policy.clone()));
+        let group = GroupCommit::start(side, policy, options.group).map_err(WriterError::Spawn)?;
+        Ok(Writer { group, dead_letters })
     }
 
     /// The database file.
     #[must_use]
     pub fn path(&self) -> &Path {
-        &self.shared.path
+        &self.group.engine.path
     }
 
     /// The dead-letter file beside the database (it exists once a batch was dead-lettered).
     #[must_use]
     pub fn dead_letter_path(&self) -> std::path::PathBuf {
-        DeadLetterStore::path_beside(&self.shared.path)
+        DeadLetterStore::path_beside(&self.group.engine.path)
     }
 
     /// Runs `f` in the next group transaction and returns its value once that transaction
@@ -161,7 +131,7 @@ impl Writer {
         T: Send + 'static,
         F: FnMut(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        self.submit_sync(f, true)
+        self.group.submit(f, true)
     }
 
     /// As [`submit`](Writer::submit), but fails at once with [`WriteError::Full`] when the queue is
@@ -175,15 +145,7 @@ impl Writer {
         T: Send + 'static,
         F: FnMut(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        self.submit_sync(f, false)
-    }
-
-    fn submit_sync<T, F>(&self, f: F, block: bool) -> Result<T, WriteError>
-    where
-        T: Send + 'static,
-        F: FnMut(&Connection) -> rusqlite::Result<T> + Send + 'static,
-    {
-        self.push(f, block, Some(self.shared.config.max_batch))?.wait()
+        self.group.submit(f, false)
     }
 
     /// Queues `f` for the next group and returns at once (after waiting for room while the queue
@@ -226,23 +188,10 @@ impl Writer {
         T: Send + 'static,
         F: FnMut(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        self.push(f, true, None)
+        self.group.enqueue(f)
     }
 
     /// Queues `f` (leading its group when `lead` is the group size and the writer is idle).
-    fn push<T, F>(&self, f: F, block: bool, lead: Option<usize>) -> Result<Pending<T>, WriteError>
-    where
-        T: Send + 'static,
-        F: FnMut(&Connection) -> rusqlite::Result<T> + Send + 'static,
-    {
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        let job = request(f, Reply::Sync(tx), self.deadline());
-        if let Pushed::Lead(group) = self.shared.queue.push(job, block, lead, &self.shared.metrics)? {
-            self.shared.lead(group);
-        }
-        Ok(Pending { rx })
-    }
-
     /// As [`submit`](Writer::submit), for async code: waits for room and for the result without
     /// blocking the runtime. The group always runs on the writer thread, never on the runtime.
     ///
@@ -269,19 +218,7 @@ impl Writer {
         T: Send + 'static,
         F: FnMut(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let mut job = request(f, Reply::Async(tx), self.deadline());
-        loop {
-            let notified = self.shared.queue.space_notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            match self.shared.queue.push_or_return(job, &self.shared.metrics)? {
-                Ok(()) => break,
-                Err(back) => job = back,
-            }
-            notified.await;
-        }
-        rx.await.unwrap_or(Err(WriteError::Closed))
+        self.group.submit_async(f).await
     }
 
     /// Inserts one row with its type's `INSERT` (a cached statement) in the next group transaction
@@ -358,7 +295,7 @@ impl Writer {
     /// ```
     #[must_use]
     pub fn ingest<R: Row>(&self, config: IngestOptions) -> Ingest<R> {
-        Ingest::new(Arc::clone(&self.shared), Arc::clone(&self.owner), config)
+        Ingest::new(self.group.clone(), Arc::clone(&self.dead_letters), config)
     }
 
     /// Writes every dead-lettered batch back into the database, whatever its row type: each
@@ -397,7 +334,7 @@ impl Writer {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn replay_all(&self) -> Result<ReplayReport, WriterError> {
-        dead_letter::replay(self, None)
+        dead_letter::replay(&self.group, self.path(), None)
     }
 
     /// As [`replay_all`](Writer::replay_all), for the dead letters of row type `R` only (those
@@ -407,30 +344,56 @@ impl Writer {
     ///
     /// As [`replay_all`](Writer::replay_all).
     pub fn replay<R: Row>(&self) -> Result<ReplayReport, WriterError> {
-        dead_letter::replay(self, Some(R::TYPE_NAME))
+        dead_letter::replay(&self.group, self.path(), Some(R::TYPE_NAME))
     }
 
     /// A snapshot of the writer's metrics.
     #[must_use]
     pub fn metrics(&self) -> WriterMetricsSnapshot {
-        self.shared.metrics.snapshot(self.shared.side.lock_hold())
+        self.group.metrics()
     }
 
-    /// Whether the writer is healthy: its thread runs and no row was lost (a batch that the
-    /// dead-letter store refused too). For a health check (`/readyz`); also the gauge
+    /// Whether the writer is healthy *now*: its thread runs, and no row was lost (a row whose
+    /// `values` panicked, a batch the dead-letter store refused too) within its last few
+    /// committed transactions ([`WriterOptions::with_health_window`], 16 by default) — so it
+    /// recovers once writes commit again. For a readiness check (`/readyz`); also the gauge
     /// `sqlretry_writer_healthy` and [`WriterMetricsSnapshot::healthy`].
+    /// [`Writer::health_reason`] says why not.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sqlretry::writer::Writer;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let writer = Writer::open(dir.path().join("app.db"))?;
+    /// assert!(writer.is_healthy());
+    /// writer.shutdown()?;
+    /// assert_eq!(writer.health_reason().as_deref(), Some("the writer is shut down"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn is_healthy(&self) -> bool {
-        self.shared.metrics.healthy() && !self.owner.thread_finished()
+        self.group.health().is_none()
     }
 
-    /// The deadline of a request submitted now: the writer policy's total deadline.
-    fn deadline(&self) -> Deadline {
-        Deadline::from_policy(&self.shared.config.policy, Instant::now())
-    }
-
-    pub(crate) fn shared_metrics(&self) -> &WriterMetrics {
-        &self.shared.metrics
+    /// Why the writer is not healthy, readable (`None` when it is; see [`Writer::is_healthy`]):
+    /// e.g. `"1 row(s) lost: a tick row's values() panicked (3 of 16 transactions committed
+    /// since)"`, `"the writer thread ended"`, `"the writer is shut down"`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sqlretry::writer::Writer;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let writer = Writer::open(dir.path().join("app.db"))?;
+    /// assert_eq!(writer.health_reason(), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn health_reason(&self) -> Option<String> {
+        self.group.health()
     }
 
     /// Stops intake (for every clone), runs everything queued, flushes every ingest buffer,
@@ -441,7 +404,7 @@ impl Writer {
     ///
     /// [`WriteError::Panicked`] if the writer thread panicked.
     pub fn shutdown(&self) -> Result<WriterMetricsSnapshot, WriteError> {
-        self.owner.shutdown()?;
+        self.group.shutdown()?;
         Ok(self.metrics())
     }
 }

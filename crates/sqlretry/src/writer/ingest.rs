@@ -1,4 +1,4 @@
-//! Batched ingest (spec 002): fire-and-forget appends of rows, flushed by the writer thread in
+//! Batched ingest: fire-and-forget appends of rows, flushed by the writer thread in
 //! batches by size or interval, each batch one transaction under its own retry policy; a batch that
 //! exhausts it goes to the dead-letter store.
 
@@ -6,87 +6,28 @@ use std::marker::PhantomData;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
-use super::core::{Owner, Shared};
+use super::dead_lettering::DeadLetters;
 use super::error::AppendError;
 use super::options::IngestOptions;
+use super::row::{Row, insert_values};
 use crate::deadline::Deadline;
-
-/// A row type for batched ingest: its name, its insert statement and its values.
-///
-/// The insert should be `INSERT OR IGNORE` on a natural key (a `UNIQUE` constraint), so that a
-/// batch written twice — a retry after an ambiguous failure, a [`replay`](super::Writer::replay_all)
-/// — stores each row once. The statement is prepared once per connection (`prepare_cached`) and
-/// executed with [`values`](Row::values) for every row.
-///
-/// Because a row is only its values, a dead-lettered batch is self-describing: the store keeps
-/// `TYPE_NAME`, `INSERT_SQL` and each row's values, and any program — the `sqlretry dead-letters`
-/// command included — can write it back without this type.
-///
-/// # Examples
-///
-/// ```
-/// use rusqlite::types::Value;
-/// use sqlretry::writer::Row;
-///
-/// struct Tick { symbol: String, ts_ms: i64, bid: f64, ask: f64 }
-///
-/// impl Row for Tick {
-///     const TYPE_NAME: &'static str = "tick";
-///     const INSERT_SQL: &'static str =
-///         "INSERT OR IGNORE INTO ticks (symbol, ts_ms, bid, ask) VALUES (?1, ?2, ?3, ?4)";
-///     fn values(&self) -> Vec<Value> {
-///         vec![self.symbol.clone().into(), self.ts_ms.into(), self.bid.into(), self.ask.into()]
-///     }
-/// }
-/// ```
-pub trait Row: Send + 'static {
-    /// A stable name for the type, stored with its dead letters.
-    const TYPE_NAME: &'static str;
-    /// The insert statement, `INSERT OR IGNORE` on the natural key; it must start with `INSERT`
-    /// (replay refuses anything else).
-    const INSERT_SQL: &'static str;
-    /// This row's values for [`INSERT_SQL`](Row::INSERT_SQL)'s parameters, in order.
-    fn values(&self) -> Vec<rusqlite::types::Value>;
-}
+use crate::group_commit::{Background, Engine, GroupCommit};
 
 /// The rows' SQL values. A row whose `values` panics cannot be written nor kept (there is nothing
 /// to store): it is counted lost, logged at error level, and the batch goes on without it — the
 /// panic never reaches the writer thread.
-fn values_of<R: Row>(shared: &Shared, batch: Vec<R>) -> Vec<Vec<rusqlite::types::Value>> {
+fn values_of<R: Row>(engine: &Engine, batch: Vec<R>) -> Vec<Vec<rusqlite::types::Value>> {
     let mut rows = Vec::with_capacity(batch.len());
     for row in &batch {
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| row.values())) {
             Ok(values) => rows.push(values),
             Err(_) => {
-                shared.metrics.lost(1);
-                tracing::error!(writer = %shared.metrics.name(), row_type = R::TYPE_NAME, "a row's values() panicked: that row is LOST (counted in rows_lost)");
+                engine.metrics.lost(1, &format!("a {} row's values() panicked", R::TYPE_NAME));
+                tracing::error!(writer = %engine.metrics.name(), row_type = R::TYPE_NAME, "a row's values() panicked: that row is LOST (counted in rows_lost)");
             }
         }
     }
     rows
-}
-
-/// Executes `sql` (cached) once per row of `rows` in the open transaction.
-pub(crate) fn insert_values(
-    tx: &rusqlite::Connection,
-    sql: &str,
-    rows: &[Vec<rusqlite::types::Value>],
-) -> rusqlite::Result<()> {
-    let mut stmt = tx.prepare_cached(sql)?;
-    for row in rows {
-        stmt.execute(rusqlite::params_from_iter(row))?;
-    }
-    Ok(())
-}
-
-/// An ingest lane as the writer thread sees it (object safe: one writer, many row types).
-pub(crate) trait Lane: Send + Sync {
-    /// When this lane wants a flush; `None` when empty.
-    fn due(&self) -> Option<Instant>;
-    /// Writes the batches that are due (all of them when `all`).
-    fn flush(&self, shared: &Shared, all: bool);
-    /// Refuses further appends.
-    fn close(&self);
 }
 
 struct Buffer<R> {
@@ -95,8 +36,11 @@ struct Buffer<R> {
     closed: bool,
 }
 
+/// One ingest lane: rows of one type, buffered until their batch is due; run by the engine's
+/// thread as [`Background`] work.
 pub(crate) struct RowLane<R> {
     config: IngestOptions,
+    dead_letters: Arc<DeadLetters>,
     buffer: Mutex<Buffer<R>>,
     space: Condvar,
 }
@@ -129,33 +73,33 @@ impl<R: Row> RowLane<R> {
         Some((batch, left))
     }
 
-    fn write(&self, shared: &Shared, batch: Vec<R>) {
-        let rows = values_of(shared, batch);
+    fn write(&self, engine: &Engine, batch: Vec<R>) {
+        let rows = values_of(engine, batch);
         if rows.is_empty() {
             return;
         }
         let n = rows.len() as u64;
-        let result = if shared.queue.is_abandoned() {
+        let result = if engine.queue.is_abandoned() {
             None
         } else {
             let deadline = Deadline::from_policy(&self.config.policy, Instant::now());
-            Some(shared.transact(&self.config.policy, deadline, "ingest batch", |conn| {
+            Some(engine.transact(&self.config.policy, deadline, "ingest batch", |conn| {
                 insert_values(conn, R::INSERT_SQL, &rows).map(|()| ((), true))
             }))
         };
         let error = match result {
-            Some(Ok(())) => return shared.metrics.committed(0, n),
+            Some(Ok(())) => return engine.metrics.batch_written(n),
             Some(Err(error)) => {
-                shared.metrics.batch_failed(error.inner(), 0);
+                engine.metrics.batch_failed(error.inner(), 0);
                 error.to_string()
             }
             None => "abandoned: the writer was dropped before the batch could be written".to_owned(),
         };
-        shared.dead_letter(R::TYPE_NAME, R::INSERT_SQL, &rows, &error);
+        self.dead_letters.keep(engine, R::TYPE_NAME, R::INSERT_SQL, &rows, &error);
     }
 }
 
-impl<R: Row> Lane for RowLane<R> {
+impl<R: Row> Background for RowLane<R> {
     fn due(&self) -> Option<Instant> {
         let buf = self.lock();
         if buf.rows.len() >= self.config.batch_size {
@@ -164,10 +108,10 @@ impl<R: Row> Lane for RowLane<R> {
         buf.oldest.map(|t| t + self.config.interval)
     }
 
-    fn flush(&self, shared: &Shared, all: bool) {
+    fn run(&self, engine: &Engine, all: bool) {
         while let Some((batch, left)) = self.next_batch(all) {
-            shared.metrics.set_buffered(left);
-            self.write(shared, batch);
+            engine.metrics.set_buffered(left);
+            self.write(engine, batch);
         }
     }
 
@@ -184,34 +128,30 @@ impl<R: Row> Lane for RowLane<R> {
 /// Holding an `Ingest` keeps the writer running, like a [`Writer`](super::Writer) handle.
 pub struct Ingest<R> {
     lane: Arc<RowLane<R>>,
-    shared: Arc<Shared>,
-    _owner: Arc<Owner>,
+    /// The writer's engine: this handle keeps it running.
+    group: GroupCommit,
     _row: PhantomData<fn(R)>,
 }
 
 impl<R> Clone for Ingest<R> {
     fn clone(&self) -> Self {
-        Ingest {
-            lane: Arc::clone(&self.lane),
-            shared: Arc::clone(&self.shared),
-            _owner: Arc::clone(&self._owner),
-            _row: PhantomData,
-        }
+        Ingest { lane: Arc::clone(&self.lane), group: self.group.clone(), _row: PhantomData }
     }
 }
 
 impl<R> std::fmt::Debug for Ingest<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Ingest")
-            .field("writer", &self.shared.metrics.name())
+            .field("writer", &self.group.engine.metrics.name())
             .field("config", &self.lane.config)
             .finish()
     }
 }
 
 impl<R: Row> Ingest<R> {
-    pub(crate) fn new(shared: Arc<Shared>, owner: Arc<Owner>, config: IngestOptions) -> Self {
+    pub(crate) fn new(group: GroupCommit, dead_letters: Arc<DeadLetters>, config: IngestOptions) -> Self {
         let lane = Arc::new(RowLane {
+            dead_letters,
             buffer: Mutex::new(Buffer {
                 rows: Vec::with_capacity(config.batch_size),
                 oldest: None,
@@ -220,8 +160,8 @@ impl<R: Row> Ingest<R> {
             space: Condvar::new(),
             config,
         });
-        shared.add_lane(Arc::clone(&lane) as Arc<dyn Lane>);
-        Ingest { lane, shared, _owner: owner, _row: PhantomData }
+        group.engine.add_background(Arc::clone(&lane) as Arc<dyn Background>);
+        Ingest { lane, group, _row: PhantomData }
     }
 
     /// Buffers `row`, blocking while the buffer is full — at most the ingest policy's deadline,
@@ -276,7 +216,7 @@ impl<R: Row> Ingest<R> {
         // A full batch; or a first row, after which the writer thread (perhaps waiting with no
         // flush due at all) must look again at when this lane wants its flush.
         if len == 1 || len.is_multiple_of(self.lane.config.batch_size) {
-            self.shared.queue.wake_lanes();
+            self.group.engine.queue.wake_background();
         }
         Ok(())
     }

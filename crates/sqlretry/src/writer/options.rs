@@ -2,10 +2,13 @@
 
 use std::time::Duration;
 
-use crate::RetryPolicy;
-use crate::sqlite::ConnectionProfile;
+use crate::group_commit::GroupOptions;
+use crate::policy::RetryPolicy;
+use crate::sqlite::{WriteSideOptions, write_side_setters};
 
-/// How a [`Writer`](super::Writer) runs. Every setter documents its default.
+/// How a [`Writer`](super::Writer) runs: its [`WriteSideOptions`] (the same settings, under the
+/// same setter names, as a [`Store`](crate::sqlite::Store)'s) and how it forms groups. Every
+/// setter documents its default.
 ///
 /// # Examples
 ///
@@ -13,77 +16,55 @@ use crate::sqlite::ConnectionProfile;
 /// use sqlretry::writer::WriterOptions;
 /// use std::time::Duration;
 ///
-/// let config = WriterOptions::default().with_max_batch(128).with_window(Duration::from_millis(1));
-/// assert_eq!(config.max_batch(), 128);
+/// let options = WriterOptions::default().with_max_group(128).with_window(Duration::from_millis(1));
+/// assert_eq!(options.max_group(), 128);
+/// assert_eq!(options.write_side().barging_window(), Duration::ZERO);
 /// ```
 #[derive(Debug, Clone)]
 pub struct WriterOptions {
-    pub(crate) name: Option<String>,
-    pub(crate) max_batch: usize,
-    pub(crate) window: Duration,
-    pub(crate) queue_capacity: usize,
-    pub(crate) policy: RetryPolicy,
-    pub(crate) profile: ConnectionProfile,
-    pub(crate) drop_timeout: Duration,
-    pub(crate) alert_threshold: u64,
-    pub(crate) process_lock: bool,
-    pub(crate) wal_limit: u64,
-    /// Also told of every transaction's retries (a [`Store`](crate::sqlite::Store)'s write stats,
-    /// for its grouped writes).
-    pub(crate) also_observed_by: Option<std::sync::Arc<crate::observer::RetryStats>>,
+    pub(crate) write_side: WriteSideOptions,
+    pub(crate) group: GroupOptions,
 }
 
 impl Default for WriterOptions {
+    /// [`WriteSideOptions::default`] but a zero barging window (the writer's thread and its
+    /// leaders take turns on the connection without hand-offs to wait for), and groups of at most
+    /// 512 requests, no window, a queue of 4096, a 10 s drop timeout, an alert past 10 failed
+    /// transactions, the writers' lock on.
     fn default() -> Self {
         WriterOptions {
-            name: None,
-            max_batch: 512,
-            window: Duration::ZERO,
-            queue_capacity: 4096,
-            policy: RetryPolicy::store_writes(),
-            profile: ConnectionProfile::default(),
-            drop_timeout: Duration::from_secs(10),
-            alert_threshold: 10,
-            process_lock: true,
-            wal_limit: crate::sqlite::DEFAULT_WAL_LIMIT,
-            also_observed_by: None,
+            write_side: WriteSideOptions::default().with_barging_window(Duration::ZERO),
+            group: GroupOptions::default(),
         }
     }
 }
+
+write_side_setters!(WriterOptions);
 
 impl WriterOptions {
     /// The name used in logs and as the `writer` label of metrics (default: the file's name).
     #[must_use]
     pub fn with_name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
-    }
-
-    /// The WAL size above which the writer warns, exports `sqlretry_wal_bytes` and checkpoints
-    /// once readers let it (checkpoint starvation; default 64 MiB, see
-    /// [`WalWatch`](crate::sqlite::WalWatch)).
-    #[must_use]
-    pub fn with_wal_limit(mut self, bytes: u64) -> Self {
-        self.wal_limit = bytes;
+        self.group.name = Some(name.into());
         self
     }
 
     /// The most requests in one group transaction (default 512; at least 1).
     #[must_use]
-    pub fn with_max_batch(mut self, max_batch: usize) -> Self {
-        self.max_batch = max_batch.max(1);
+    pub fn with_max_group(mut self, max_group: usize) -> Self {
+        self.group.max_group = max_group.max(1);
         self
     }
 
     /// How long the writer thread lets a group fill before running it: it waits until as many
-    /// requests are queued as its previous group held (at most `max_batch`), or the window ends
+    /// requests are queued as its previous group held (at most `max_group`), or the window ends
     /// (default zero: run at once; requests arriving while a group runs form the next group
     /// anyway). It applies only under load, when the writer thread runs groups: a caller that
-    /// finds the writer idle still runs its request at once. Measured with 16 producers on 2 cores:
-    /// 100 µs cut p99 from ~1.5 ms to ~0.2 ms and throughput by ~20 %.
+    /// finds the writer idle still runs its request at once. A window trades throughput for a
+    /// shorter tail (BENCHMARKS.md, "Writer: the group window").
     #[must_use]
     pub fn with_window(mut self, window: Duration) -> Self {
-        self.window = window;
+        self.group.window = window;
         self
     }
 
@@ -91,22 +72,7 @@ impl WriterOptions {
     /// [`Writer::submit`](super::Writer::submit), makes `submit_async` wait and `try_submit` fail.
     #[must_use]
     pub fn with_queue_capacity(mut self, capacity: usize) -> Self {
-        self.queue_capacity = capacity.max(1);
-        self
-    }
-
-    /// The retry policy of a group transaction (default [`RetryPolicy::store_writes`]).
-    #[must_use]
-    pub fn with_policy(mut self, policy: RetryPolicy) -> Self {
-        self.policy = policy;
-        self
-    }
-
-    /// How the write connection is opened (default [`ConnectionProfile::default`]: WAL,
-    /// busy_timeout 5 s, synchronous=NORMAL).
-    #[must_use]
-    pub fn with_profile(mut self, profile: ConnectionProfile) -> Self {
-        self.profile = profile;
+        self.group.queue_capacity = capacity.max(1);
         self
     }
 
@@ -114,14 +80,23 @@ impl WriterOptions {
     /// (default 10 s). The thread is joined either way.
     #[must_use]
     pub fn with_drop_timeout(mut self, timeout: Duration) -> Self {
-        self.drop_timeout = timeout;
+        self.group.drop_timeout = timeout;
         self
     }
 
-    /// Failed batches after which each further failure raises an alert (default 10, spec 002).
+    /// Failed transactions after which each further failure raises an alert (default 10).
     #[must_use]
     pub fn with_alert_threshold(mut self, threshold: u64) -> Self {
-        self.alert_threshold = threshold;
+        self.group.alert_threshold = threshold;
+        self
+    }
+
+    /// How many committed transactions after rows were lost the writer stays unhealthy
+    /// (default 16; at least 1): [`Writer::is_healthy`](super::Writer::is_healthy) reflects the
+    /// recent past and recovers once writes commit again.
+    #[must_use]
+    pub fn with_health_window(mut self, transactions: usize) -> Self {
+        self.group.health_window = transactions.max(1);
         self
     }
 
@@ -129,34 +104,34 @@ impl WriterOptions {
     /// (`flock` on `<db>.writer-lock`, held per transaction attempt) before `BEGIN IMMEDIATE`
     /// (default `true`). The kernel wakes the next writer as soon as the lock is free, where
     /// SQLite's busy handler would poll with sleeps of 1–100 ms. While other processes contend for
-    /// it, groups are let fill (up to 250 µs) before each turn (see the module's `# Design`).
+    /// it, groups are let fill (up to 250 µs) before each turn (see `group_commit/`'s `# Design`).
     /// Writers that do not use sqlretry are still handled by SQLite's locking and the retry policy.
     #[must_use]
     pub fn with_process_lock(mut self, on: bool) -> Self {
-        self.process_lock = on;
+        self.group.process_lock = on;
         self
     }
 
     /// The most requests in one group.
     #[must_use]
-    pub fn max_batch(&self) -> usize {
-        self.max_batch
+    pub fn max_group(&self) -> usize {
+        self.group.max_group
     }
 
     /// The group window.
     #[must_use]
     pub fn window(&self) -> Duration {
-        self.window
+        self.group.window
     }
 
     /// The queue's capacity.
     #[must_use]
     pub fn queue_capacity(&self) -> usize {
-        self.queue_capacity
+        self.group.queue_capacity
     }
 }
 
-/// How an [`Ingest`](super::Ingest) lane batches rows (spec 002's defaults).
+/// How an [`Ingest`](super::Ingest) lane batches rows.
 ///
 /// # Examples
 ///
@@ -242,8 +217,8 @@ mod tests {
 
     #[test]
     fn defaults_and_floors() {
-        let w = WriterOptions::default().with_max_batch(0).with_queue_capacity(0);
-        assert_eq!((w.max_batch(), w.queue_capacity(), w.window()), (1, 1, Duration::ZERO));
+        let w = WriterOptions::default().with_max_group(0).with_queue_capacity(0);
+        assert_eq!((w.max_group(), w.queue_capacity(), w.window()), (1, 1, Duration::ZERO));
         let i = IngestOptions::default();
         assert_eq!((i.batch_size(), i.interval(), i.capacity()), (500, Duration::from_millis(100), 20_000));
         assert_eq!(i.policy.max_attempts(), 3);

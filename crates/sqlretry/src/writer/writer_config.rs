@@ -22,21 +22,22 @@ impl WriterOptions {
     ///
     /// let config = Config::from_toml_str("[writer]\nmax_batch = 64\nqueue_capacity = 128")?;
     /// let options = WriterOptions::from_config(&config)?;
-    /// assert_eq!((options.max_batch(), options.queue_capacity()), (64, 128));
+    /// assert_eq!((options.max_group(), options.queue_capacity()), (64, 128));
     /// # Ok::<(), sqlretry::ConfigError>(())
     /// ```
     pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
         config.validate()?;
         let w = &config.writer;
         Ok(WriterOptions::default()
-            .with_max_batch(w.max_batch)
+            .with_max_group(w.max_batch)
             .with_window(w.window)
             .with_queue_capacity(w.queue_capacity)
             .with_alert_threshold(w.alert_threshold)
             .with_drop_timeout(w.drop_timeout)
             .with_process_lock(w.process_lock)
             .with_profile(ConnectionProfile::from_config(&config.sqlite))
-            .with_policy(config.write_policy()?))
+            .with_slow_lock_hold(config.sqlite.lock_hold_warning)
+            .with_write_policy(config.write_policy()?))
     }
 }
 

@@ -1,7 +1,7 @@
 //! The bounded request queue and the leadership token of group commit.
 //!
 //! `busy` is the token: whoever sets it (a submitting thread that found the writer idle, or the
-//! writer thread) drains the queue into a group and runs it; nobody else takes requests meanwhile.
+//! engine's thread) drains the queue into a group and runs it; nobody else takes requests meanwhile.
 //! All state changes happen under one mutex, and every wait re-checks its condition, so no wake-up
 //! is lost.
 
@@ -9,14 +9,14 @@ use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::error::WriteError;
+use super::CONTENDED_FILL;
 use super::metrics::WriterMetrics;
 use super::request::Job;
-use crate::sqlite::process_lock::CONTENDED_FILL;
+use crate::sqlite::write_error::WriteError;
 
 pub(crate) struct Queue {
     state: Mutex<State>,
-    /// The writer thread waits here: work queued, a lane full, close, abandon.
+    /// The engine's thread waits here: work queued, background work ready, close, abandon.
     work: Condvar,
     /// Blocked synchronous submitters wait here for room.
     space: Condvar,
@@ -31,26 +31,26 @@ struct State {
     closed: bool,
     abandoned: bool,
     busy: bool,
-    lanes_ready: bool,
-    /// The size of the last group taken: under load, the writer thread waits (up to the window)
+    background_ready: bool,
+    /// The size of the last group taken: under load, the engine's thread waits (up to the window)
     /// until as many requests are queued again, so that groups keep the size the load gives them.
     last_group: usize,
-    /// The writer thread is waiting for `last_group` requests; a push reaching it wakes it.
+    /// The engine's thread is waiting for `last_group` requests; a push reaching it wakes it.
     filling: bool,
     /// Another process recently made this one wait for the process lock (`ProcessLock`):
-    /// submitters queue instead of leading, and the writer thread lets each group fill (to
+    /// submitters queue instead of leading, and the engine's thread lets each group fill (to
     /// `last_group`, for up to `CONTENDED_FILL`) before it waits for the lock, so that each lock
     /// turn commits as many requests as this process has callers.
     contended: bool,
 }
 
-/// What the writer thread should do next.
+/// What the engine's thread should do next.
 pub(crate) enum Work {
     /// Run this group (the thread holds the token; release it afterwards).
     Group(Vec<Box<dyn Job>>),
-    /// Flush the ingest lanes that are due.
-    Lanes,
-    /// Closed and drained: flush everything left and stop.
+    /// Run the background work that is due (a writer's ingest flushes).
+    Background,
+    /// Closed and drained: run everything left and stop.
     Exit,
     /// The drop deadline passed: give up on what is left and stop.
     Abandon(Vec<Box<dyn Job>>),
@@ -184,7 +184,7 @@ impl Queue {
         }
     }
 
-    /// Gives the token back after a group; the writer thread takes over if requests are waiting.
+    /// Gives the token back after a group; the engine's thread takes over if requests are waiting.
     /// `contended`: whether the process lock was recently contended (see `State::contended`).
     pub(crate) fn release(&self, contended: bool) {
         let mut st = self.lock();
@@ -197,9 +197,9 @@ impl Queue {
         }
     }
 
-    /// An ingest lane has a full batch.
-    pub(crate) fn wake_lanes(&self) {
-        self.lock().lanes_ready = true;
+    /// Background work (an ingest lane with a full batch) wants to run.
+    pub(crate) fn wake_background(&self) {
+        self.lock().background_ready = true;
         self.work.notify_one();
     }
 
@@ -209,7 +209,7 @@ impl Queue {
         self.wake_everyone();
     }
 
-    /// The writer thread ended: closes intake for good and hands back every queued request, for
+    /// The engine's thread ended: closes intake for good and hands back every queued request, for
     /// its caller to fail at once.
     pub(crate) fn abandon_all(&self) -> Vec<Box<dyn Job>> {
         let mut st = self.lock();
@@ -221,7 +221,7 @@ impl Queue {
         left
     }
 
-    /// Past the drop deadline: the writer thread fails what is left instead of running it.
+    /// Past the drop deadline: the engine's thread fails what is left instead of running it.
     pub(crate) fn abandon(&self) {
         let mut st = self.lock();
         st.closed = true;
@@ -241,12 +241,13 @@ impl Queue {
         self.lock().abandoned
     }
 
-    /// The writer thread's wait: returns the next thing to do. `lanes_due` is the earliest time an
-    /// ingest lane wants a flush; `window` is how long to let a group fill before running it.
+    /// The engine thread's wait: returns the next thing to do. `background_due` is the earliest
+    /// time background work wants to run; `window` is how long to let a group fill before
+    /// running it.
     pub(crate) fn next_work(
         &self,
-        lanes_due: Option<Instant>,
-        max_batch: usize,
+        background_due: Option<Instant>,
+        max_group: usize,
         window: Duration,
         metrics: &WriterMetrics,
     ) -> Work {
@@ -263,7 +264,7 @@ impl Queue {
                 // instead of leading small groups of their own.
                 st.busy = true;
                 let end = now + if st.contended { window.max(CONTENDED_FILL) } else { window };
-                let target = st.last_group.clamp(1, max_batch);
+                let target = st.last_group.clamp(1, max_group);
                 st.filling = true;
                 while st.jobs.len() < target && !st.closed && !st.abandoned {
                     let now = Instant::now();
@@ -273,15 +274,15 @@ impl Queue {
                     st = self.work.wait_timeout(st, end - now).unwrap_or_else(PoisonError::into_inner).0;
                 }
                 st.filling = false;
-                return Work::Group(self.take(&mut st, max_batch, metrics));
+                return Work::Group(self.take(&mut st, max_group, metrics));
             }
-            if std::mem::take(&mut st.lanes_ready) || lanes_due.is_some_and(|due| due <= now) {
-                return Work::Lanes;
+            if std::mem::take(&mut st.background_ready) || background_due.is_some_and(|due| due <= now) {
+                return Work::Background;
             }
             if st.closed && !st.busy && st.jobs.is_empty() {
                 return Work::Exit;
             }
-            st = match lanes_due {
+            st = match background_due {
                 Some(due) => self.work.wait_timeout(st, due - now).unwrap_or_else(PoisonError::into_inner).0,
                 None => self.work.wait(st).unwrap_or_else(PoisonError::into_inner),
             };

@@ -1,4 +1,4 @@
-//! A transaction of the writer, retried whole through the one attempt
+//! A transaction of the engine, retried whole through the one attempt
 //! ([`WriteSide::attempt`](crate::sqlite::write_side::WriteSide)); and a group of requests run in
 //! it, each in its own savepoint.
 
@@ -7,18 +7,20 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
-use super::core::Shared;
-use super::error::WriteError;
+use super::engine::Engine;
 use super::request::Job;
+use super::savepoints::run_members;
 use crate::deadline::Deadline;
+use crate::error::RetryError;
 use crate::observer::{GiveUpEvent, Observer, RetryEvent};
-use crate::sqlite::savepoints::run_members;
-use crate::{Retry, RetryError, RetryPolicy};
+use crate::policy::RetryPolicy;
+use crate::retry::Retry;
+use crate::sqlite::write_error::WriteError;
 
-impl Shared {
+impl Engine {
     /// Runs `body` in one transaction attempt after another under `policy`, all done by
     /// `deadline`: a retryable error anywhere (a busy `COMMIT` included) rolls the transaction back
-    /// and re-runs it whole (DESIGN §3.2, §3.4). Records the flush latency; counts retries.
+    /// and re-runs it whole. Records the flush latency; counts retries.
     pub(crate) fn transact<T>(
         &self,
         policy: &RetryPolicy,
@@ -28,12 +30,12 @@ impl Shared {
     ) -> Result<T, RetryError<rusqlite::Error>> {
         let started = Instant::now();
         let observer =
-            Both(&self.metrics, self.config.also_observed_by.as_deref().map(|s| s as &dyn Observer));
+            Both(&self.metrics, self.options.also_observed_by.as_deref().map(|s| s as &dyn Observer));
         let result = Retry::new(policy)
             .named(operation)
             .with_observer(&observer)
             .until(deadline)
-            .call(|| self.side.attempt(deadline, self.config.process_lock, &mut body));
+            .call(|| self.side.attempt(deadline, self.options.process_lock, &mut body));
         self.metrics.flushed(started.elapsed());
         result
     }
@@ -56,8 +58,8 @@ impl Shared {
             return Replies { jobs, failure: None, contended: contended() };
         }
         let deadline = jobs.iter().fold(Deadline::NONE, |d, j| d.earlier(j.deadline()));
-        let (max, top_up) = (self.config.max_batch, self.config.process_lock);
-        let result = self.transact(&self.config.policy, deadline, "writer group", |conn| {
+        let (max, top_up) = (self.options.max_group, self.options.process_lock);
+        let result = self.transact(&self.policy, deadline, "writer group", |conn| {
             if top_up {
                 self.queue.top_up(&mut jobs, max, &self.metrics);
             }
@@ -69,7 +71,7 @@ impl Shared {
                 let rejected = jobs.iter().filter(|j| j.rejected()).count() as u64;
                 self.metrics.rejected(rejected);
                 if rejected < total {
-                    self.metrics.committed(total - rejected, 0);
+                    self.metrics.group_committed(total - rejected);
                 }
                 Replies { jobs, failure: None, contended: contended() }
             }
@@ -81,7 +83,7 @@ impl Shared {
     }
 }
 
-/// The writer's metrics and, for a store's grouped writes, the store's write stats.
+/// The engine's metrics and, for a store's grouped writes, the store's write stats.
 struct Both<'a>(&'a dyn Observer, Option<&'a dyn Observer>);
 
 impl Observer for Both<'_> {

@@ -1,32 +1,35 @@
-//! The state a writer's handles and its thread share, the thread's loop, and the lifecycle:
-//! start, shutdown and drop (stop intake, drain, commit, join — bounded in time), and what happens
-//! when the thread ends anyway (every waiting and later caller fails at once).
+//! [`Engine`]: the state an engine's handles and its thread share, the thread's loop, and the
+//! lifecycle ([`Owner`]): start, shutdown and drop (stop intake, drain, commit, join — bounded in
+//! time), and what happens when the thread ends anyway (every waiting and later caller fails at
+//! once).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use super::dead_letter::DeadLetterStore;
-use super::error::{WriteError, WriterError};
-use super::ingest::Lane;
-use super::intake::{Queue, Work};
+use super::background::Background;
 use super::metrics::WriterMetrics;
-use super::options::WriterOptions;
+use super::options::GroupOptions;
+use super::queue::{Queue, Work};
 use super::request::Job;
-use crate::sqlite::DEFAULT_SLOW_LOCK_HOLD;
+use crate::policy::RetryPolicy;
+use crate::sqlite::write_error::WriteError;
 use crate::sqlite::write_side::WriteSide;
 
-pub(crate) struct Shared {
-    pub(crate) config: WriterOptions,
+/// One engine: its settings, the write side it runs groups on, its queue and metrics, and the
+/// background work its thread also does.
+pub(crate) struct Engine {
+    pub(crate) options: GroupOptions,
+    /// The policy a group transaction is retried under.
+    pub(crate) policy: RetryPolicy,
     pub(crate) path: PathBuf,
     /// The write connection, its turn, the writers' lock and the lock-hold histogram.
     pub(crate) side: Arc<WriteSide>,
     pub(crate) queue: Queue,
     pub(crate) metrics: WriterMetrics,
-    lanes: Mutex<Vec<Arc<dyn Lane>>>,
-    pub(crate) dead_letters: Mutex<Option<DeadLetterStore>>,
+    background: Mutex<Vec<Arc<dyn Background>>>,
     finished: Mutex<bool>,
     finished_cv: Condvar,
 }
@@ -35,7 +38,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-impl Shared {
+impl Engine {
     /// Runs a group this caller (or the thread) took the token for, replies, and gives the token
     /// back — also if something here panics, so the writer never stalls. Replying before giving
     /// the token back lets the next group fill while the callers are woken (measured: releasing
@@ -53,22 +56,22 @@ impl Shared {
         replies.send();
     }
 
-    pub(crate) fn add_lane(&self, lane: Arc<dyn Lane>) {
-        lock(&self.lanes).push(lane);
+    pub(crate) fn add_background(&self, work: Arc<dyn Background>) {
+        lock(&self.background).push(work);
     }
 
-    fn lanes(&self) -> Vec<Arc<dyn Lane>> {
-        lock(&self.lanes).clone()
+    fn background(&self) -> Vec<Arc<dyn Background>> {
+        lock(&self.background).clone()
     }
 
     fn close(&self) {
         self.queue.close();
-        for lane in self.lanes() {
-            lane.close();
+        for work in self.background() {
+            work.close();
         }
     }
 
-    /// The thread's loop: groups handed over, lane flushes when due, drain on close. A panic that
+    /// The thread's loop: groups handed over, background work when due, drain on close. A panic that
     /// escapes one piece of work (user code is caught closer to it; this is the last line) is
     /// logged and the loop goes on: the requests of that group fail, the thread survives.
     fn run(&self) {
@@ -78,19 +81,21 @@ impl Shared {
             }
         };
         loop {
-            let lanes = self.lanes();
-            let due = lanes.iter().filter_map(|l| l.due()).min();
-            match self.queue.next_work(due, self.config.max_batch, self.config.window, &self.metrics) {
+            let background = self.background();
+            let due = background.iter().filter_map(|w| w.due()).min();
+            match self.queue.next_work(due, self.options.max_group, self.options.window, &self.metrics) {
                 Work::Group(group) => {
                     let mut group = Some(group);
                     survive("group", &mut || self.lead(group.take().unwrap_or_default()));
                 }
-                Work::Lanes => {
-                    survive("ingest flush", &mut || lanes.iter().for_each(|l| l.flush(self, false)))
+                Work::Background => {
+                    survive("background work", &mut || background.iter().for_each(|w| w.run(self, false)))
                 }
                 Work::Exit => {
-                    survive("final flush", &mut || lanes.iter().for_each(|l| l.flush(self, true)));
-                    if self.lanes().len() == lanes.len() {
+                    survive("final background work", &mut || {
+                        background.iter().for_each(|w| w.run(self, true))
+                    });
+                    if self.background().len() == background.len() {
                         return;
                     }
                 }
@@ -101,7 +106,7 @@ impl Shared {
                     for job in left {
                         job.complete(Some(WriteError::Closed));
                     }
-                    lanes.iter().for_each(|l| l.flush(self, true));
+                    background.iter().for_each(|w| w.run(self, true));
                     return;
                 }
             }
@@ -109,43 +114,35 @@ impl Shared {
     }
 }
 
-/// Owns the writer thread: closing, draining and joining it when the last handle goes.
+/// Owns the engine's thread: closing, draining and joining it when the last handle goes.
 pub(crate) struct Owner {
-    shared: Arc<Shared>,
+    shared: Arc<Engine>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Owner {
-    /// Opens the write connection and starts the thread.
+    /// Starts the thread on an open write side (a writer's own, or a
+    /// [`Store`](crate::sqlite::Store)'s for its grouped writes: same connection, turns, writers'
+    /// lock and lock-hold histogram).
     pub(crate) fn start(
-        path: &Path,
-        config: WriterOptions,
-    ) -> Result<(Arc<Shared>, Arc<Owner>), WriterError> {
-        let side =
-            WriteSide::open(path, &config.profile, Duration::ZERO, DEFAULT_SLOW_LOCK_HOLD, config.wal_limit)?;
-        Owner::start_on(Arc::new(side), config)
-    }
-
-    /// Starts the thread on an open write side (shared with a [`Store`](crate::sqlite::Store)
-    /// for its grouped writes: same connection, turns, writers' lock and lock-hold histogram).
-    pub(crate) fn start_on(
         side: Arc<WriteSide>,
-        config: WriterOptions,
-    ) -> Result<(Arc<Shared>, Arc<Owner>), WriterError> {
+        policy: RetryPolicy,
+        config: GroupOptions,
+    ) -> std::io::Result<(Arc<Engine>, Arc<Owner>)> {
         let path = side.path().to_path_buf();
         let path = path.as_path();
         let name = config.name.clone().unwrap_or_else(|| {
             path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
         });
-        let metrics = WriterMetrics::new(name, config.alert_threshold);
-        let shared = Arc::new(Shared {
+        let metrics = WriterMetrics::new(name, config.alert_threshold, config.health_window);
+        let shared = Arc::new(Engine {
+            policy,
             queue: Queue::new(config.queue_capacity),
             path: path.to_path_buf(),
             side,
             metrics,
-            config,
-            lanes: Mutex::new(Vec::new()),
-            dead_letters: Mutex::new(None),
+            options: config,
+            background: Mutex::new(Vec::new()),
             finished: Mutex::new(false),
             finished_cv: Condvar::new(),
         });
@@ -154,19 +151,19 @@ impl Owner {
             .name("sqlretry-writer".into())
             .spawn(move || {
                 /// However the thread ends: nobody may wait on it any more.
-                struct Finished<'a>(&'a Shared);
+                struct Finished<'a>(&'a Engine);
                 impl Drop for Finished<'_> {
                     fn drop(&mut self) {
                         let shared = self.0;
                         if std::thread::panicking() {
                             tracing::error!(writer = %shared.metrics.name(), "the writer thread ended with a panic; failing every waiting request");
-                            shared.metrics.set_unhealthy();
+                            shared.metrics.thread_ended();
                         }
                         for job in shared.queue.abandon_all() {
                             job.complete(Some(WriteError::Closed));
                         }
-                        for lane in shared.lanes() {
-                            lane.close();
+                        for work in shared.background() {
+                            work.close();
                         }
                         *lock(&shared.finished) = true;
                         shared.finished_cv.notify_all();
@@ -175,7 +172,7 @@ impl Owner {
                 let _finished = Finished(&for_thread);
                 for_thread.run();
             })
-            .map_err(WriterError::Spawn)?;
+            ?;
         let owner = Arc::new(Owner { shared: Arc::clone(&shared), thread: Mutex::new(Some(thread)) });
         Ok((shared, owner))
     }
@@ -191,14 +188,14 @@ impl Owner {
     /// Closes intake and waits for the thread to drain, at most `drop_timeout`; then abandons.
     fn close_and_wait(&self, why: &str) {
         self.shared.close();
-        let deadline = Instant::now() + self.shared.config.drop_timeout;
+        let deadline = Instant::now() + self.shared.options.drop_timeout;
         let mut finished = lock(&self.shared.finished);
         while !*finished {
             let now = Instant::now();
             if now >= deadline {
                 tracing::error!(
                     writer = %self.shared.metrics.name(),
-                    timeout = ?self.shared.config.drop_timeout,
+                    timeout = ?self.shared.options.drop_timeout,
                     why,
                     "queue not drained in time; failing the rest",
                 );

@@ -1,6 +1,5 @@
 //! Several callers' closures in one transaction: each caller's closure and its outcome ([`Call`]),
-//! and the savepoint discipline that lets one closure fail alone ([`run_members`]). Shared by the
-//! [`Store`](super::Store)'s grouped writes and the [`Writer`](crate::writer::Writer).
+//! and the savepoint discipline that lets one closure fail alone ([`run_members`]).
 
 use rusqlite::Connection;
 

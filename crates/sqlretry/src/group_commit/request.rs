@@ -2,9 +2,9 @@
 
 use rusqlite::Connection;
 
-use super::error::WriteError;
+use super::savepoints::{Call, Ended, Member};
 use crate::deadline::Deadline;
-use crate::sqlite::savepoints::{Call, Ended, Member};
+use crate::sqlite::write_error::WriteError;
 
 /// A request as the group runner sees it: a [`Member`] of a group given the transaction, that
 /// can reply (object safe, so one group holds many result types).

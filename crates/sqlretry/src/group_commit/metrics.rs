@@ -1,4 +1,5 @@
-//! The writer's counters, gauges and histograms: a serde snapshot, and the `metrics` facade.
+//! The engine's counters, gauges and histograms (a writer's, or a store's grouped writes'): a
+//! serde snapshot, the `metrics` facade, and health over the recent past.
 //!
 //! Every counter is kept twice: in atomics read by [`WriterMetrics::snapshot`], and through the
 //! `metrics` facade (`sqlretry_writer_*`, labelled `writer = <name>`) for whichever recorder the
@@ -17,6 +18,9 @@ use crate::observer::{Observer, RetryEvent};
 pub(crate) struct WriterMetrics {
     name: metrics::SharedString,
     alert_threshold: u64,
+    /// How many transactions after a loss the writer stays unhealthy.
+    health_window: u64,
+    groups_committed: AtomicU64,
     batches_written: AtomicU64,
     batch_failures: AtomicU64,
     rows_written: AtomicU64,
@@ -32,9 +36,13 @@ pub(crate) struct WriterMetrics {
     ingest_buffered: AtomicU64,
     last_error: Mutex<Option<(String, SystemTime)>>,
     flush_latency: Mutex<Histogram<u64>>,
-    /// Cleared when rows were lost (the dead-letter store refused them) or the writer thread
-    /// ended unexpectedly; a health check reads it ([`Writer::is_healthy`](super::Writer::is_healthy)).
-    healthy: std::sync::atomic::AtomicBool,
+    /// Cleared for good when the engine's thread ended unexpectedly.
+    thread_alive: std::sync::atomic::AtomicBool,
+    /// The last loss: the transactions committed before it, and what was lost. The writer is
+    /// unhealthy until `health_window` more transactions committed (see [`WriterMetrics::health`]).
+    last_loss: Mutex<Option<(u64, String)>>,
+    /// Whether `last_loss` is set: the commit path reads only this while all is well.
+    loss_recent: std::sync::atomic::AtomicBool,
 }
 
 /// A summary of a latency histogram, in microseconds.
@@ -55,10 +63,12 @@ pub struct LatencySummary {
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 #[non_exhaustive]
 pub struct WriterMetricsSnapshot {
-    /// Transactions committed (request groups and ingest batches).
+    /// Group transactions committed (each one group of submitted requests).
+    pub groups_committed: u64,
+    /// Ingest batches committed (each one transaction of appended rows).
     pub batches_written: u64,
-    /// Transactions that gave up after the retry policy (their requests failed or their rows were
-    /// dead-lettered).
+    /// Transactions (groups or ingest batches) that gave up after the retry policy (their
+    /// requests failed or their rows were dead-lettered).
     pub batch_failures: u64,
     /// Ingested rows committed to the database.
     pub rows_written: u64,
@@ -78,7 +88,8 @@ pub struct WriterMetricsSnapshot {
     pub requests_failed: u64,
     /// Alerts raised (batch failures past the threshold).
     pub alerts: u64,
-    /// `batches_written / (batches_written + batch_failures)`; `None` before the first batch.
+    /// `(groups_committed + batches_written) / (the same + batch_failures)`; `None` before the
+    /// first transaction.
     pub batch_success_rate: Option<f64>,
     /// The last failed batch's error.
     pub last_batch_error: Option<String>,
@@ -94,9 +105,13 @@ pub struct WriterMetricsSnapshot {
     /// attempt: the same histogram as [`Store::lock_hold`](crate::sqlite::Store::lock_hold)'s
     /// (metric `sqlretry_sqlite_lock_hold_seconds`, a warning past 1 s).
     pub lock_hold: LatencySummary,
-    /// `false` once rows were lost (the dead-letter store refused them too) or the writer thread
-    /// ended unexpectedly: what a health check should report.
+    /// `false` while the recent past went wrong: rows were lost (a row's `values` panicked, or
+    /// the dead-letter store refused a batch) within the last few transactions, or the writer
+    /// thread ended unexpectedly. What a health check should report; it recovers once writes
+    /// commit again.
     pub healthy: bool,
+    /// Why the writer is unhealthy, readable (`None` when healthy).
+    pub health_reason: Option<String>,
 }
 
 fn histogram() -> Mutex<Histogram<u64>> {
@@ -121,10 +136,12 @@ fn summary(h: &Mutex<Histogram<u64>>) -> LatencySummary {
 }
 
 impl WriterMetrics {
-    pub(crate) fn new(name: String, alert_threshold: u64) -> Self {
+    pub(crate) fn new(name: String, alert_threshold: u64, health_window: usize) -> Self {
         WriterMetrics {
             name: name.into(),
             alert_threshold,
+            health_window: health_window.max(1) as u64,
+            groups_committed: AtomicU64::new(0),
             batches_written: AtomicU64::new(0),
             batch_failures: AtomicU64::new(0),
             rows_written: AtomicU64::new(0),
@@ -140,7 +157,9 @@ impl WriterMetrics {
             ingest_buffered: AtomicU64::new(0),
             last_error: Mutex::new(None),
             flush_latency: histogram(),
-            healthy: std::sync::atomic::AtomicBool::new(true),
+            thread_alive: std::sync::atomic::AtomicBool::new(true),
+            last_loss: Mutex::new(None),
+            loss_recent: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -155,15 +174,47 @@ impl WriterMetrics {
         metrics::counter!(metric, "writer" => self.name.clone()).increment(n);
     }
 
-    /// A committed transaction: `requests` submitted requests committed, `rows` ingested rows
-    /// written (rows ignored as duplicates of their natural key included).
-    pub(crate) fn committed(&self, requests: u64, rows: u64) {
-        self.count(&self.batches_written, "sqlretry_writer_batches_written_total", 1);
+    /// A committed group transaction: `requests` submitted requests committed.
+    pub(crate) fn group_committed(&self, requests: u64) {
+        self.count(&self.groups_committed, "sqlretry_writer_groups_committed_total", 1);
         if requests > 0 {
             self.count(&self.requests_committed, "sqlretry_writer_requests_committed_total", requests);
         }
+        self.recovering();
+    }
+
+    /// A committed ingest batch: `rows` ingested rows written (rows ignored as duplicates of their
+    /// natural key included).
+    pub(crate) fn batch_written(&self, rows: u64) {
+        self.count(&self.batches_written, "sqlretry_writer_batches_written_total", 1);
         if rows > 0 {
             self.count(&self.rows_written, "sqlretry_writer_rows_written_total", rows);
+        }
+        self.recovering();
+    }
+
+    /// Transactions committed so far, groups and batches.
+    fn transactions(&self) -> u64 {
+        self.groups_committed.load(Ordering::Relaxed) + self.batches_written.load(Ordering::Relaxed)
+    }
+
+    /// After a commit: the gauge back to healthy once the last loss is `health_window`
+    /// transactions old. One lock, only while a loss is recent.
+    fn recovering(&self) {
+        if !self.loss_recent.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut last = self.last_loss.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((at, _)) = &*last
+            && self.transactions().saturating_sub(*at) >= self.health_window
+        {
+            *last = None;
+            self.loss_recent.store(false, Ordering::Relaxed);
+            drop(last);
+            if self.thread_alive.load(Ordering::Relaxed) {
+                metrics::gauge!("sqlretry_writer_healthy", "writer" => self.name.clone()).set(1.0);
+                tracing::info!(writer = %self.name, "writes commit again: the writer reports itself healthy");
+            }
         }
     }
 
@@ -207,20 +258,32 @@ impl WriterMetrics {
         self.count(&self.rows_dead_lettered, "sqlretry_writer_rows_dead_lettered_total", rows);
     }
 
-    pub(crate) fn lost(&self, rows: u64) {
+    /// `rows` were lost, for `reason`: unhealthy for the next `health_window` transactions.
+    pub(crate) fn lost(&self, rows: u64, reason: &str) {
         self.count(&self.rows_lost, "sqlretry_writer_rows_lost_total", rows);
-        self.set_unhealthy();
-    }
-
-    /// Marks the writer unhealthy (a gauge of 0, and [`WriterMetrics::healthy`]).
-    pub(crate) fn set_unhealthy(&self) {
-        self.healthy.store(false, Ordering::Relaxed);
+        *self.last_loss.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((self.transactions(), format!("{rows} row(s) lost: {reason}")));
+        self.loss_recent.store(true, Ordering::Relaxed);
         metrics::gauge!("sqlretry_writer_healthy", "writer" => self.name.clone()).set(0.0);
     }
 
-    /// Whether nothing was lost and the writer thread runs.
-    pub(crate) fn healthy(&self) -> bool {
-        self.healthy.load(Ordering::Relaxed)
+    /// The engine's thread ended unexpectedly: unhealthy for good.
+    pub(crate) fn thread_ended(&self) {
+        self.thread_alive.store(false, Ordering::Relaxed);
+        metrics::gauge!("sqlretry_writer_healthy", "writer" => self.name.clone()).set(0.0);
+    }
+
+    /// `None` when healthy; else why not. Unhealthy: the thread ended, or rows were lost within
+    /// the last `health_window` committed transactions (so it recovers once writes commit again).
+    pub(crate) fn health(&self) -> Option<String> {
+        if !self.thread_alive.load(Ordering::Relaxed) {
+            return Some("the writer thread ended".to_owned());
+        }
+        let last = self.last_loss.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (at, reason) = last.as_ref()?;
+        let since = self.transactions().saturating_sub(*at);
+        (since < self.health_window)
+            .then(|| format!("{reason} ({since} of {} transactions committed since)", self.health_window))
     }
 
     pub(crate) fn replayed(&self, rows: u64) {
@@ -249,10 +312,14 @@ impl WriterMetrics {
     pub fn snapshot(&self, lock_hold: &crate::sqlite::LockHold) -> WriterMetricsSnapshot {
         let holds = lock_hold.snapshot();
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let (written, failed) = (load(&self.batches_written), load(&self.batch_failures));
+        let (groups, batches, failed) =
+            (load(&self.groups_committed), load(&self.batches_written), load(&self.batch_failures));
+        let written = groups + batches;
+        let health_reason = self.health();
         let last = self.last_error.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         WriterMetricsSnapshot {
-            batches_written: written,
+            groups_committed: groups,
+            batches_written: batches,
             batch_failures: failed,
             rows_written: load(&self.rows_written),
             rows_dead_lettered: load(&self.rows_dead_lettered),
@@ -277,7 +344,8 @@ impl WriterMetrics {
                 p99_us: micros(holds.p99),
                 max_us: micros(holds.max),
             },
-            healthy: self.healthy(),
+            healthy: health_reason.is_none(),
+            health_reason,
         }
     }
 }
@@ -295,16 +363,16 @@ mod tests {
 
     #[test]
     fn success_rate_last_error_and_the_alert_past_the_threshold() {
-        let m = WriterMetrics::new("t".into(), 2);
+        let m = WriterMetrics::new("t".into(), 2, 2);
         let holds = crate::sqlite::LockHold::new(Duration::from_secs(1));
         assert_eq!(m.snapshot(&holds).batch_success_rate, None);
-        m.committed(3, 0);
+        m.group_committed(3);
         holds.record(Duration::from_micros(40), std::path::Path::new("t.db"));
         for _ in 0..3 {
             m.batch_failed(&"database is locked", 2);
         }
         let s = m.snapshot(&holds);
-        assert_eq!((s.batches_written, s.batch_failures, s.requests_failed), (1, 3, 6));
+        assert_eq!((s.groups_committed, s.batch_failures, s.requests_failed), (1, 3, 6));
         assert_eq!(s.alerts, 1); // only the third failure is past 2
         assert_eq!(s.batch_success_rate, Some(0.25));
         assert_eq!(s.last_batch_error.as_deref(), Some("database is locked"));
@@ -312,9 +380,21 @@ mod tests {
         assert_eq!(s.lock_hold.count, 1);
         assert!((39..=41).contains(&s.lock_hold.max_us), "{:?}", s.lock_hold);
         assert!(s.healthy);
-        m.lost(5);
+        m.lost(5, "the dead-letter store refused them");
         let s = m.snapshot(&holds);
         assert_eq!(s.rows_lost, 5);
         assert!(!s.healthy, "lost rows make the writer unhealthy");
+        let reason = s.health_reason.unwrap_or_default();
+        assert!(reason.contains("5 row(s) lost: the dead-letter store refused them"), "{reason}");
+        // Healthy again once two transactions (the window) committed after the loss.
+        m.batch_written(10);
+        assert!(!m.snapshot(&holds).healthy);
+        m.group_committed(1);
+        let s = m.snapshot(&holds);
+        assert!(s.healthy && s.health_reason.is_none(), "{s:?}");
+        // A thread that ended is not forgiven.
+        m.thread_ended();
+        m.group_committed(1);
+        assert_eq!(m.health().as_deref(), Some("the writer thread ended"));
     }
 }
