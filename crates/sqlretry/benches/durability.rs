@@ -1,5 +1,5 @@
 //! The cost of durability: commits per second at `synchronous=NORMAL` and `FULL`, side by side in
-//! one run (issue 10). `harness = false`; prints a table of medians and ratios.
+//! one run. `harness = false`; prints a table of medians and ratios.
 //!
 //! ```text
 //! cargo bench -p sqlretry --bench durability                    # 5 rounds of 2 s per cell

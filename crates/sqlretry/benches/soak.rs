@@ -1,4 +1,4 @@
-//! Soak (issue 10; not in CI): the Writer, the Store and ingest on one file from three processes
+//! Soak (not in CI): the Writer, the Store and ingest on one file from three processes
 //! for `SOAK_SECS` (default 600), with a foreign lock holder taking `BEGIN EXCLUSIVE` now and
 //! then. Run through `scripts/soak.sh`, or:
 //!

@@ -4,7 +4,7 @@
 //! through the `Writer`.
 //!
 //! `cargo bench -p sqlretry --bench store_contention -- [--ops N] [--single N] [--only threads|processes|single]`
-//! Results go to stdout as tables; see STORE_RESULTS.md.
+//! Results go to stdout as tables; see BENCHMARKS.md, "SQLite layer: the Store".
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader, Write};

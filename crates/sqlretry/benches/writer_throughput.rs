@@ -1,4 +1,4 @@
-//! Writer throughput, side by side in one run (issue 4). `harness = false`; prints a table.
+//! Writer throughput, side by side in one run. `harness = false`; prints a table.
 //!
 //! Length: every scenario must run in one binary, alternating, for the side-by-side ratios
 //! (BENCHMARKS.md); each is a short function over the shared runner.
@@ -14,7 +14,7 @@
 //! busy_timeout) and through plain rusqlite (busy_timeout=5000, deferred autocommit); one producer
 //! through the Writer vs a direct transaction; 256 tokio tasks on a 2-worker runtime awaiting one
 //! write each (`Writer::submit_async`, `Store::write_async`); 4 processes × 4 producers through one Writer per
-//! process (this binary re-executed; blocked, then pipelined); spec 002's load, 20 producers ×
+//! process (this binary re-executed; blocked, then pipelined); a tick store's load, 20 producers ×
 //! 30,000 ticks through batched ingest, in a child process so that its peak RSS is its own.
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -531,7 +531,7 @@ fn main() {
             "4 processes x 4 producers: Writer without the process lock",
             Box::new(|d: &Path, n: &str| processes(d, n, 4, 4, ops / 16, false, false)),
         ),
-        ("ingest 20 x ticks (spec 002)", Box::new(|d: &Path, n: &str| ingest(d, n, 20, ticks_per))),
+        ("ingest 20 x ticks", Box::new(|d: &Path, n: &str| ingest(d, n, 20, ticks_per))),
     ];
     const DIRECT_ONE: usize = 8; // "1 producer: direct transaction", after "1 producer: Writer"
     let only = std::env::var("WRITER_BENCH_ONLY").unwrap_or_default();

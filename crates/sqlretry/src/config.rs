@@ -37,11 +37,11 @@
 //! max_batch = 512               # requests per group transaction
 //! window = "0s"                 # how long a group may fill under load
 //! queue_capacity = 4096
-//! alert_threshold = 10          # failed batches before the alert (spec 002)
+//! alert_threshold = 10          # failed batches before the alert
 //! drop_timeout = "10s"
 //! process_lock = true           # writers in other processes take turns through a file lock
 //!
-//! [ingest]                      # batched fire-and-forget rows (spec 002)
+//! [ingest]                      # batched fire-and-forget rows
 //! batch_size = 500
 //! flush_interval = "100ms"
 //! capacity = 20000

@@ -2,7 +2,7 @@
 //! every wait inside it (retry sleeps, SQLite's busy wait, the in-process turn, the cross-process
 //! lock, a group's fill, shutdown).
 //!
-//! Layers multiply (DESIGN §3.6): a busy_timeout per attempt times attempts times a caller's own
+//! Layers multiply: a busy_timeout per attempt times attempts times a caller's own
 //! retries is minutes. A deadline is an *instant*, not a duration, so however many layers ask it
 //! for the time left, the total stays bounded by one figure.
 

@@ -127,7 +127,7 @@
 //! - One pure decision function, [`RetryPolicy::decide`], is shared by both twins; time is injected
 //!   ([`time::Clock`], [`time::BlockingSleeper`], [`time::Sleeper`]) so tests assert exact delays.
 //! - The schedule and its randomness are created only after a first failure: a call that succeeds at
-//!   once costs a clock read and a branch (see BENCHMARKS.md).
+//!   once costs a clock read and a branch (BENCHMARKS.md, "Retry engine overhead").
 //! - The engine spawns no threads and holds no global state. The one thread the crate starts is a
 //!   [`Writer`]'s `sqlretry-writer` thread (feature `sqlite`): started by [`Writer::open`] (or by
 //!   a [`Store`]'s first grouped write, for its group-commit lane), it runs group commits and
@@ -136,7 +136,7 @@
 //!   commits and joins it. See [`writer`]'s `# Design`.
 //! - One [`Deadline`] per call: fixed when a write starts, passed to every wait inside it (retry
 //!   sleeps, SQLite's lock, the in-process turn, the writers' lock across processes, room in a
-//!   queue), so that layers never multiply (DESIGN §3.6).
+//!   queue), so that layers never multiply.
 //! - Hand-written rather than `backon`: sqlretry's product *is* this loop — its deadline semantics
 //!   (covering attempts, never starting a sleep that ends past it), the capped jitter kinds, the
 //!   budget and the give-up error carrying the original error are what the crate exists for.

@@ -40,7 +40,7 @@ pub enum Decision {
 ///
 /// | preset | sleeps (max) | deadline | why |
 /// |---|---|---|---|
-/// | [`store_writes`](RetryPolicy::store_writes), builder | 0.65 s | 5 s | spec 004's busy_timeout: one write never waits longer than one full busy wait |
+/// | [`store_writes`](RetryPolicy::store_writes), builder | 0.65 s | 5 s | the default busy_timeout: one write never waits longer than one full busy wait |
 /// | [`state_store`](RetryPolicy::state_store) | 1.5 s | 5 s | the schedule, plus 3.5 s for five attempts |
 /// | [`transactional_writes`](RetryPolicy::transactional_writes) | 1.22 s | 5 s | the schedule at +50 %, plus the attempts |
 /// | [`batch_writes`](RetryPolicy::batch_writes) | 0.04 s | 2 s | a batch is a background flush: a stuck file must not hold the queue behind it; a failed batch goes to the dead letters |
@@ -111,42 +111,42 @@ impl RetryPolicy {
         RetryPolicyBuilder::default()
     }
 
-    /// Store writes (spec 000): 10 attempts, 10 ms × 2 up to 100 ms, no jitter, 5 s total.
+    /// Store writes: 10 attempts, 10 ms × 2 up to 100 ms, no jitter, 5 s total.
     /// Delays: 10, 20, 40, 80, 100, 100, 100, 100, 100 ms. The crate's default.
     #[must_use]
     pub fn store_writes() -> Self {
         preset(10, (10, 2.0, 100), Jitter::None, DEFAULT_DEADLINE)
     }
 
-    /// Agent state store (spec 001): 5 attempts, 100 ms × 2 up to 5 s, no jitter, 5 s total.
+    /// Agent state store: 5 attempts, 100 ms × 2 up to 5 s, no jitter, 5 s total.
     /// Delays: 100, 200, 400, 800 ms.
     #[must_use]
     pub fn state_store() -> Self {
         preset(5, (100, 2.0, 5_000), Jitter::None, Duration::from_secs(5))
     }
 
-    /// Batch writes (spec 002's tick store): 3 attempts, 10 ms × 2 up to 1 s, ±25 % jitter,
+    /// Batch writes (a tick store's ingest): 3 attempts, 10 ms × 2 up to 1 s, ±25 % jitter,
     /// 2 s total. Delays before jitter: 10, 20 ms.
     #[must_use]
     pub fn batch_writes() -> Self {
         preset(3, (10, 2.0, 1_000), Jitter::Proportional(0.25), Duration::from_secs(2))
     }
 
-    /// Transactional writes (spec 003's consensus store): 5 attempts, 100 ms × 1.5 up to 5 s,
+    /// Transactional writes (a consensus store's): 5 attempts, 100 ms × 1.5 up to 5 s,
     /// jitter factor 0.5 (±50 %), 5 s total. Delays before jitter: 100, 150, 225, 337.5 ms.
     #[must_use]
     pub fn transactional_writes() -> Self {
         preset(5, (100, 1.5, 5_000), Jitter::Proportional(0.5), Duration::from_secs(5))
     }
 
-    /// Reads (spec 003): 3 attempts, 50 ms × 2 up to 2 s, jitter factor 0.5, 2 s total.
+    /// Reads: 3 attempts, 50 ms × 2 up to 2 s, jitter factor 0.5, 2 s total.
     /// Delays before jitter: 50, 100 ms.
     #[must_use]
     pub fn reads() -> Self {
         preset(3, (50, 2.0, 2_000), Jitter::Proportional(0.5), Duration::from_secs(2))
     }
 
-    /// File lock (spec 003's evidence write): 3 attempts, 100 ms × 2 up to 1 s, jitter factor 0.5,
+    /// File lock (an evidence file's write): 3 attempts, 100 ms × 2 up to 1 s, jitter factor 0.5,
     /// 2 s total. Delays before jitter: 100, 200 ms.
     #[must_use]
     pub fn file_lock() -> Self {

@@ -7,7 +7,7 @@ use crate::error::ConfigError;
 
 /// Builds an [`Exponential`] schedule. `Copy`, with documented defaults and `with_*` setters.
 ///
-/// Defaults: initial 10 ms, multiplier 2, cap 100 ms, no jitter, unseeded (spec 000's store writes).
+/// Defaults: initial 10 ms, multiplier 2, cap 100 ms, no jitter, unseeded (the store writes' schedule).
 ///
 /// # Examples
 ///

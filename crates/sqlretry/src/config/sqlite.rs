@@ -27,8 +27,8 @@ pub enum SynchronousMode {
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct SqliteConfig {
-    /// SQLite's own busy wait per statement (default 5 s, spec 004; `0s` leaves waiting to the
-    /// retry policy alone, as spec 000 asks).
+    /// SQLite's own busy wait per statement (default 5 s; `0s` leaves waiting to the retry policy
+    /// alone).
     #[serde(with = "duration")]
     pub busy_timeout: Duration,
     /// `PRAGMA synchronous` (default normal).
@@ -37,7 +37,7 @@ pub struct SqliteConfig {
     pub foreign_keys: bool,
     /// Refuse to open where WAL cannot be had (default); `false` logs a warning instead.
     pub require_wal: bool,
-    /// A write holding the lock longer than this is logged as a warning (default 1 s, spec 004).
+    /// A write holding the lock longer than this is logged as a warning (default 1 s).
     #[serde(with = "duration")]
     pub lock_hold_warning: Duration,
 }

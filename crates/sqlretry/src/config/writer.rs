@@ -18,7 +18,7 @@ pub struct WriterConfig {
     pub window: Duration,
     /// Requests that may wait in the queue before submitters block (default 4096).
     pub queue_capacity: usize,
-    /// Failed batches before the alert fires (default 10, spec 002).
+    /// Failed batches before the alert fires (default 10).
     pub alert_threshold: u64,
     /// How long dropping the last handle waits for the queue to drain (default 10 s).
     #[serde(with = "duration")]
@@ -40,14 +40,14 @@ impl Default for WriterConfig {
     }
 }
 
-/// `[ingest]`: the batched, fire-and-forget append path (spec 002).
+/// `[ingest]`: the batched, fire-and-forget append path.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct IngestConfig {
-    /// Rows per batch transaction (default 500, spec 002).
+    /// Rows per batch transaction (default 500).
     pub batch_size: usize,
-    /// The longest a row waits before its batch is flushed (default 100 ms, spec 002).
+    /// The longest a row waits before its batch is flushed (default 100 ms).
     #[serde(with = "duration")]
     pub flush_interval: Duration,
     /// Rows buffered before `append` blocks (default 20,000).

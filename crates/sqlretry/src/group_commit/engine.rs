@@ -41,8 +41,9 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Engine {
     /// Runs a group this caller (or the thread) took the token for, replies, and gives the token
     /// back — also if something here panics, so the writer never stalls. Replying before giving
-    /// the token back lets the next group fill while the callers are woken (measured: releasing
-    /// first shrank groups from ~10 to ~1.5 requests with 16 producers on 2 cores).
+    /// the token back lets the next group fill while the callers are woken; releasing first made
+    /// groups much smaller under many producers on few cores (BENCHMARKS.md, "One writer per
+    /// file: the Writer").
     pub(crate) fn lead(&self, group: Vec<Box<dyn Job>>) {
         struct Release<'a>(&'a Queue, bool);
         impl Drop for Release<'_> {

@@ -59,7 +59,7 @@ pub struct LatencySummary {
     pub max_us: u64,
 }
 
-/// A point-in-time copy of a writer's metrics (spec 002's set and more), serializable.
+/// A point-in-time copy of a writer's metrics , serializable.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 #[non_exhaustive]
 pub struct WriterMetricsSnapshot {

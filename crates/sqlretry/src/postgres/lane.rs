@@ -5,13 +5,13 @@
 //!
 //! On hot rows most attempts conflict. Without the lane every loser retries after a short random
 //! sleep and meets the other losers again: an unlucky transaction loses many times in a row, and
-//! the tail grows (16 clients on 4 counters: max 4.4× a hand-written loop's, BENCHMARKS.md #12).
+//! the tail grows (BENCHMARKS.md, "PostgreSQL at SERIALIZABLE", the retry lane).
 //! In the lane the retried transactions stop colliding with each other: with `n` seats, at most
 //! `n` retried transactions at a time, the oldest first (tokio's semaphore is fair), competing
 //! with first attempts only. A seat holder retries at once, without the policy's backoff (the
 //! queue spaced it out already; a sleeping holder idles the lane), so it wins within a few
-//! attempts and every queued write makes progress in turn. Two seats (the default) had the lowest
-//! max in a sweep of 1, 2 and 4 on that workload; four the lowest p99.
+//! attempts and every queued write makes progress in turn. Two seats are the default: a sweep of
+//! 1, 2 and 4 seats is in the same BENCHMARKS.md section.
 //!
 //! # What it costs
 //!

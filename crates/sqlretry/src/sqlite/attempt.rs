@@ -19,13 +19,12 @@ use crate::deadline::Deadline;
 /// The first pause between polls of `BEGIN IMMEDIATE` while another connection holds SQLite's
 /// lock; each later pause doubles, up to [`POLL_MAX`]. Each poll is a read transaction for a moment,
 /// and a reader with an older snapshot keeps the committing process's checkpoint from finishing and
-/// the WAL from restarting, so that every later commit checkpoints again (an fsync of the WAL each:
-/// 30 times as many with 200 µs → 2 ms). Polling every 50–200 µs also took SQLite's lock from the
+/// the WAL from restarting, so that every later commit checkpoints again (an fsync of the WAL each;
+/// shorter pauses made many times as many). Polling every 50–200 µs also took SQLite's lock from the
 /// holding process at almost every gap between its writes (each switch costs the newcomer a re-read
-/// of its pages). 1 ms → 5 ms, measured against 200 µs → 2 ms (BENCHMARKS.md, issue #9): the Writer
-/// without the writers' lock at 0.95× the pre-redesign busy handler's throughput over 23 rounds
-/// (was 0.78×), its worst wait a median 71 ms (busy handler: 232 ms); `Store::write` across
-/// processes as before (0.97× old for both schedules).
+/// of its pages). 1 ms → 5 ms kept the Writer without the writers' lock near the old busy
+/// handler's throughput with a far shorter worst wait, and `Store::write` across processes where it
+/// was; the figures are in BENCHMARKS.md ("One write path, one deadline", third session).
 const POLL_FIRST: Duration = Duration::from_millis(1);
 /// The longest pause between polls of `BEGIN IMMEDIATE`.
 const POLL_MAX: Duration = Duration::from_millis(5);
@@ -150,7 +149,8 @@ impl<'c> WriteTx<'c> {
     }
 
     /// `COMMIT`. On an error (SQLITE_BUSY at COMMIT included) the transaction is rolled back when
-    /// `self` is dropped, and the caller's policy re-runs it whole (DESIGN §3.4).
+    /// `self` is dropped, and the caller's policy re-runs it whole:
+    /// a busy `COMMIT` cannot be retried alone, the snapshot it read may be stale.
     pub(crate) fn commit(mut self) -> rusqlite::Result<()> {
         self.conn.prepare_cached("COMMIT")?.execute([])?;
         self.open = false;

@@ -1,5 +1,6 @@
 //! [`FileLock`]: an exclusive advisory lock on a file, taken under a retry policy, and atomic
-//! writes (temporary file, fsync, rename) while holding it (spec 003's evidence write).
+//! writes (temporary file, fsync, rename) while holding it (an evidence
+//! file written once, whole).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-/// The default threshold above which a lock hold is logged as a warning (spec 004: "the total lock
-/// duration is under 1 second per entry").
+/// The default threshold above which a lock hold is logged as a warning: a write that holds the
+/// file's only write lock for a second stalls every other writer of it that long.
 pub const DEFAULT_SLOW_LOCK_HOLD: Duration = Duration::from_secs(1);
 
 /// Lock-hold times of one [`Store`](super::Store)'s writes.

@@ -1,4 +1,4 @@
-//! A version-checked write after slow work (spec 004's parser worker): read an entry with its
+//! A version-checked write after slow work (a parser worker, say): read an entry with its
 //! version, do the slow work outside any transaction, then write in a short transaction only if the
 //! version is unchanged.
 

@@ -108,8 +108,8 @@ pub enum WalFallback {
 /// How connections to a database file are set up. Every pragma is applied on every open and read
 /// back; a value that does not stick is an error.
 ///
-/// Defaults: `journal_mode=WAL` (an error if WAL cannot be had), `busy_timeout=5000` ms (spec 004; `0`
-/// is allowed, leaving all waiting to the retry policy as spec 000 asks), `synchronous=NORMAL`,
+/// Defaults: `journal_mode=WAL` (an error if WAL cannot be had), `busy_timeout=5000` ms (`0`
+/// is allowed, leaving all waiting to the retry policy), `synchronous=NORMAL`,
 /// `foreign_keys=ON`, a missing file is created (in an existing directory only), and opening is
 /// retried under [`RetryPolicy::store_writes`] (opening can meet SQLITE_BUSY_RECOVERY, and switching a
 /// file to WAL needs a moment of exclusive access).

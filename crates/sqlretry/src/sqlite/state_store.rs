@@ -1,4 +1,4 @@
-//! [`StateStore`]: spec 001's key → value state store, every write through a [`Store`].
+//! [`StateStore`]: a key → value state store, every write through a [`Store`].
 
 use std::path::Path;
 
@@ -21,7 +21,7 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS sqlretry_state (
 /// A key → value store (bytes, or JSON through serde) in one SQLite file.
 ///
 /// Many instances may share one file — one per worker thread or process, each with its own
-/// connection (spec 001's `WorkerPool`): every write is a whole `BEGIN IMMEDIATE` transaction
+/// connection (a worker pool's): every write is a whole `BEGIN IMMEDIATE` transaction
 /// through a [`Store`], retried under the state-store policy ([`RetryPolicy::state_store`] by
 /// default, or any policy, e.g. one read from the configuration file). Threads of one process may
 /// also share one instance (it is `Clone` and `Sync`), which spares them SQLite's lock altogether.

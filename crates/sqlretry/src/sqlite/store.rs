@@ -117,7 +117,7 @@ impl StoreOptions {
 ///   policy's total deadline, finite by default; or one given to [`Store::write_until`]) and
 ///   passes it to every wait: the retry sleeps, this process's turn, SQLite's lock. A write
 ///   returns within its deadline plus one run of its closure, however many attempts it makes and
-///   whatever the busy timeout says (DESIGN §3.6). Only a policy built with no deadline waits
+///   whatever the busy timeout says (layered waits never multiply; see [`Deadline`]). Only a policy built with no deadline waits
 ///   longer; then each attempt waits at most the busy timeout for SQLite's lock.
 /// - **Writers of one process take turns** in a fair in-process queue (FIFO with a 250 µs barging
 ///   window, see [`StoreOptions::with_barging_window`]) *before* `BEGIN IMMEDIATE`, so they never
@@ -129,8 +129,8 @@ impl StoreOptions {
 ///   hands (and the newcomer re-read its pages) every few writes.
 /// - **A write** runs its closure inside `BEGIN IMMEDIATE` and acknowledges only after `COMMIT`
 ///   returned OK. A retryable error at BEGIN, in any statement or at COMMIT rolls the transaction
-///   back and re-runs the *whole* closure under the write policy (DESIGN §3.2: a stale snapshot
-///   cannot be fixed by re-running one statement). The closure is `FnMut`: side effects outside the
+///   back and re-runs the *whole* closure under the write policy (a stale snapshot cannot be
+///   fixed by re-running one statement). The closure is `FnMut`: side effects outside the
 ///   database must be idempotent, and slow work belongs outside (see the optimistic write).
 /// - **Waiting for SQLite's lock** is done by the attempt, not by SQLite's busy handler (off on the
 ///   write connection): `BEGIN IMMEDIATE` is polled with pauses of 1 ms doubling up to 5 ms
@@ -141,9 +141,9 @@ impl StoreOptions {
 ///   write side by the first grouped write (its thread, `sqlretry-writer`, is joined when the last
 ///   clone of the store is dropped). Grouped writers of several processes also take turns through
 ///   the writers' lock beside the database (`<db>.writer-lock`), tried without ever blocking in the
-///   kernel, within the same deadline. [`Store::write`] does not take it: its two system calls cost
-///   10 % of an uncontended write (measured), for a shorter worst wait across processes but no more
-///   throughput.
+///   kernel, within the same deadline. [`Store::write`] does not take it: its two system calls are a
+///   visible share of an uncontended write (BENCHMARKS.md, "One write path, one deadline"), for a
+///   shorter worst wait across processes but no more throughput.
 /// - **Read connections** are pooled: a read takes an idle one or opens one, and gives it back
 ///   (up to [`StoreOptions::with_idle_readers`] are kept). They are `query_only`.
 /// - No global state: the queue, pool and statistics live in the shared `Store` value.

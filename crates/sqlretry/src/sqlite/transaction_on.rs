@@ -6,7 +6,7 @@
 //! another connection holds SQLite's write lock (at most the connection's own busy timeout, never
 //! past the deadline), the closure, `COMMIT`; an error is classified by its result code
 //! ([`classify_code`](super::classify_code)) and a retryable one re-runs the *whole* transaction
-//! under the policy (DESIGN §3.1–3.4).
+//! under the policy: a statement retried alone could build on a stale snapshot.
 
 use std::time::{Duration, Instant};
 

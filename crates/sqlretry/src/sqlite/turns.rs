@@ -20,8 +20,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 /// The barging window while other processes contend for SQLite's lock (unless the configured window
-/// is zero, i.e. strict first come, first served). STORE_RESULTS.md: 250 µs → ~34,000 committed/s
-/// with 4 processes × 4 threads, 1 ms → ~39,000, 3 ms → ~41,000.
+/// is zero, i.e. strict first come, first served): longer streaks let SQLite's lock change hands
+/// less often; past a few ms they only add to the worst wait (BENCHMARKS.md, "SQLite layer: the
+/// Store").
 pub(crate) const STREAK_WINDOW: Duration = Duration::from_millis(2);
 /// How long after a wait for another process's lock [`STREAK_WINDOW`] applies.
 pub(crate) const STREAK_MEMORY: Duration = Duration::from_millis(100);

@@ -265,7 +265,7 @@ impl Writer {
         self.submit_async(insert_row(&row)?).await
     }
 
-    /// A batched-ingest lane for rows of type `R` (spec 002): appends are buffered and flushed by
+    /// A batched-ingest lane for rows of type `R`: appends are buffered and flushed by
     /// the writer thread in batches of `config.batch_size` or every `config.interval`.
     ///
     /// # Examples
