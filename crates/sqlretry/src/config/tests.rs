@@ -1,8 +1,9 @@
 //! The configuration's unit tests: parsing, validation naming the field, the environment.
 
 use super::*;
+use crate::error::StopReason;
+use crate::retry::Retry;
 use crate::testing::{ManualClock, RecordingSleeper};
-use crate::{Retry, StopReason};
 
 #[test]
 fn defaults_are_the_presets() {

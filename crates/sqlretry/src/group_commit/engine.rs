@@ -9,7 +9,6 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use super::background::Background;
 use super::metrics::WriterMetrics;
 use super::options::GroupOptions;
 use super::queue::{Queue, Work};
@@ -32,6 +31,17 @@ pub(crate) struct Engine {
     background: Mutex<Vec<Arc<dyn Background>>>,
     finished: Mutex<bool>,
     finished_cv: Condvar,
+}
+
+/// What the engine's thread does besides groups (a writer's ingest lanes).
+/// Work run on the engine's thread between groups. Object safe: one engine keeps many.
+pub(crate) trait Background: Send + Sync {
+    /// When it next wants to run (`None`: nothing to do until woken).
+    fn due(&self) -> Option<Instant>;
+    /// Runs what is due, or everything left when `all` (the engine is stopping).
+    fn run(&self, engine: &Engine, all: bool);
+    /// The engine stopped taking work: refuse more.
+    fn close(&self);
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

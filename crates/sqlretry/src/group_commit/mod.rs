@@ -15,7 +15,7 @@
 //! | submit, enqueue, async submit | `handle.rs` |
 //! | group size, queue capacity, drop timeout | `options.rs` |
 //! | counters, gauges, histograms, health | `metrics.rs` |
-//! | work the thread does besides groups (ingest flushes) | `background.rs` |
+//! | work the thread does besides groups (ingest flushes: `Background`) | `engine.rs` |
 //!
 //! # Design
 //!
@@ -64,7 +64,6 @@
 //! committed transactions, or for good once its thread ended unexpectedly; the reason is kept
 //! as text ([`WriterMetricsSnapshot::health_reason`](crate::writer::WriterMetricsSnapshot)).
 
-mod background;
 mod engine;
 mod handle;
 mod metrics;
@@ -76,8 +75,7 @@ mod savepoints;
 
 use std::time::Duration;
 
-pub(crate) use background::Background;
-pub(crate) use engine::{Engine, lock};
+pub(crate) use engine::{Background, Engine, lock};
 pub(crate) use handle::GroupCommit;
 pub use handle::Pending;
 pub use metrics::{LatencySummary, WriterMetricsSnapshot};

@@ -3,8 +3,6 @@
 //! mode), COMMIT — each wait bounded by the call's
 //! [`Deadline`] — and where a failure leaves the outcome: not committed, or unknown.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Object, Pool};
@@ -13,14 +11,12 @@ use tokio_postgres::error::SqlState;
 
 use super::classify::{PgError, is_connection_loss};
 use super::cockroach;
-use super::idempotent;
+use super::idempotency_key;
 use super::options::{PgOptions, STATEMENT_SLACK};
+use super::tx_future::TxFuture;
+use super::within::within;
 use crate::config::PgRetryMode;
 use crate::deadline::Deadline;
-
-/// The future a write's body returns: borrows the transaction, yields the value or the first
-/// PostgreSQL error (use `?` on every statement). Write it as `|tx| Box::pin(async move { … })`.
-pub type TxFuture<'t, T> = Pin<Box<dyn Future<Output = Result<T, tokio_postgres::Error>> + Send + 't>>;
 
 /// What a successful attempt found.
 pub(crate) enum Done<T> {
@@ -75,7 +71,7 @@ where
     };
     let work = async {
         if let Some(key) = key
-            && !idempotent::record(&tx, key).await?
+            && !idempotency_key::record(&tx, key).await?
         {
             return Ok(None); // dropping `tx` rolls back
         }
@@ -142,24 +138,10 @@ fn server_timeouts(options: &PgOptions, left: Duration) -> Option<String> {
     ))
 }
 
-/// `future`, cut off at the deadline.
-pub(crate) async fn within<F: Future>(
-    deadline: Deadline,
-    waiting_for: &'static str,
-    future: F,
-) -> Result<F::Output, PgError> {
-    match deadline.remaining(Instant::now()) {
-        None => Ok(future.await),
-        Some(left) => tokio::time::timeout(left, future)
-            .await
-            .map_err(|_| PgError::TimedOut { waiting_for, waited: left }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::RetryPolicy;
+    use crate::policy::RetryPolicy;
 
     fn options(deadline: Option<Duration>, lock: Option<Duration>) -> PgOptions {
         let policy = RetryPolicy::builder().deadline(deadline).build().unwrap();

@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use tokio_postgres::Transaction;
 
-use super::attempt::TxFuture;
 use super::classify::PgError;
 use super::idempotent::Idempotent;
 use super::options::PgOptions;
 use super::store::PgStore;
+use super::tx_future::TxFuture;
 use crate::error::{RetryError, StopReason};
 use crate::policy::RetryPolicy;
 

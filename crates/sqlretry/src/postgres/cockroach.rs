@@ -30,9 +30,10 @@
 use tokio_postgres::Transaction;
 use tokio_postgres::error::SqlState;
 
-use super::attempt::{TxFuture, within};
 use super::classify::PgError;
 use super::options::PgOptions;
+use super::tx_future::TxFuture;
+use super::within::within;
 use crate::deadline::Deadline;
 
 /// The savepoint name CockroachDB recognises for client-side retries.

@@ -10,14 +10,13 @@
 
 use tokio_postgres::Transaction;
 
-use super::attempt::{Done, TxFuture};
+use super::attempt::Done;
 use super::classify::PgError;
+pub use super::idempotency_key::IDEMPOTENCY_TABLE;
 use super::store::PgStore;
+use super::tx_future::TxFuture;
 use crate::classify::{Class, Classify};
 use crate::error::RetryError;
-
-/// The table holding committed keys (in the connection's `search_path`).
-pub const IDEMPOTENCY_TABLE: &str = "sqlretry_idempotency";
 
 /// The outcome of [`PgStore::write_idempotent`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,11 +27,6 @@ pub enum Idempotent<T> {
     /// A transaction with this key had already committed (an earlier attempt whose COMMIT outcome
     /// was unknown, or an earlier call): the body did not run again.
     AlreadyCommitted,
-}
-
-pub(crate) async fn record(tx: &Transaction<'_>, key: &str) -> Result<bool, tokio_postgres::Error> {
-    let sql = format!("INSERT INTO {IDEMPOTENCY_TABLE} (key) VALUES ($1) ON CONFLICT (key) DO NOTHING");
-    Ok(tx.execute(&sql, &[&key]).await? == 1)
 }
 
 impl PgStore {

@@ -27,8 +27,8 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_postgres::error::SqlState;
 
-use super::attempt::within;
 use super::classify::PgError;
+use super::within::within;
 use crate::classify::{Class, Classifier};
 use crate::deadline::Deadline;
 

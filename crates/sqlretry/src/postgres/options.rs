@@ -70,7 +70,7 @@ impl PgOptions {
                 crate::backoff::ExponentialBuilder::default()
                     .with_initial(Duration::from_millis(1))
                     .with_cap(Duration::from_millis(32))
-                    .with_jitter(crate::Jitter::Full),
+                    .with_jitter(crate::backoff::Jitter::Full),
             )
             .deadline(Duration::from_secs(10))
             .build()

@@ -8,11 +8,12 @@ use std::time::Instant;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::{NoTls, Transaction};
 
-use super::attempt::{Done, TxFuture, attempt};
+use super::attempt::{Done, attempt};
 use super::classify::PgError;
 use super::lane::{InLane, Lane, Seat};
 use super::metrics::{Observers, PgMetrics};
 use super::options::PgOptions;
+use super::tx_future::TxFuture;
 use crate::classify::{ByErrorType, Classifier};
 use crate::deadline::Deadline;
 use crate::error::RetryError;

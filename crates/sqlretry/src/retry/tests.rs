@@ -6,8 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::backoff::{BackoffBuilder, ExponentialBuilder, Jitter};
+use crate::budget::RetryBudget;
+use crate::error::StopReason;
+use crate::observer::RetryStats;
+use crate::policy::RetryPolicy;
+use crate::retry::Retry;
 use crate::testing::{ManualClock, RecordingSleeper};
-use crate::{Retry, RetryBudget, RetryPolicy, RetryStats, StopReason};
 
 pub(super) fn busy() -> Error {
     Error::from(ErrorKind::WouldBlock)
@@ -214,7 +218,7 @@ fn a_suggested_delay_is_used_instead_of_the_schedule() {
     let _ = Retry::new(&policy)
         .with_clock(&clock)
         .with_sleeper(&sleeper)
-        .classify_with(|_: &Error| crate::Class::retry_after(Duration::from_millis(250)))
+        .classify_with(|_: &Error| crate::classify::Class::retry_after(Duration::from_millis(250)))
         .call(|| Err::<(), _>(busy()));
     assert_eq!(sleeper.delays_ms(), [250]);
 }
@@ -296,7 +300,7 @@ mod async_twin {
 
 #[test]
 fn a_caller_deadline_earlier_than_the_policy_stops_before_a_sleep_that_would_pass_it() {
-    use crate::Deadline;
+    use crate::deadline::Deadline;
     let (clock, sleeper) = harness();
     // store_writes sleeps 10, 20, 40, ...: with 35 ms given, the 40 ms sleep (ending at 70) is refused.
     let deadline = Deadline::after(crate::time::Clock::now(&clock), Duration::from_millis(35));

@@ -5,8 +5,12 @@ use std::io::{Error, ErrorKind};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::deadline::Deadline;
+use crate::error::StopReason;
+use crate::observer::RetryStats;
+use crate::policy::RetryPolicy;
+use crate::retry::{Retry, RetryExt};
 use crate::testing::{ManualClock, RecordingSleeper};
-use crate::{Deadline, Retry, RetryExt, RetryPolicy, RetryStats, StopReason};
 
 const MS: fn(u64) -> Duration = Duration::from_millis;
 
@@ -118,7 +122,7 @@ fn the_extension_trait_runs_a_closure_with_the_same_builder() {
         .with_clock(&clock)
         .with_sleeper(&sleeper)
         .until(deadline)
-        .classify_with(|_: &Error| crate::Class::RETRYABLE)
+        .classify_with(|_: &Error| crate::classify::Class::RETRYABLE)
         .call()
         .unwrap_err();
     assert_eq!((err.attempts(), err.reason()), (2, StopReason::DeadlineExceeded));
@@ -180,7 +184,7 @@ fn an_empty_or_exhausted_iterator_stops_but_a_permanent_error_stays_permanent() 
     let err = Retry::new(&one)
         .with_clock(&clock)
         .with_sleeper(&sleeper)
-        .classify_with(|_: &Error| crate::Class::retry_after(MS(7)))
+        .classify_with(|_: &Error| crate::classify::Class::retry_after(MS(7)))
         .call(|| Err::<(), _>(busy()))
         .unwrap_err();
     assert_eq!((err.attempts(), err.reason()), (2, StopReason::AttemptsExhausted));

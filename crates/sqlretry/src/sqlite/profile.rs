@@ -236,7 +236,7 @@ impl ConnectionProfile {
         Retry::new(&self.open_policy)
             .named("sqlite.open")
             .call(|| self.try_open(path))
-            .map_err(crate::RetryError::into_inner)
+            .map_err(crate::error::RetryError::into_inner)
     }
 
     fn try_open(&self, path: &Path) -> Result<Connection, OpenError> {

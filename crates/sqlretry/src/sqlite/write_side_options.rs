@@ -150,7 +150,7 @@ macro_rules! write_side_setters {
 
             /// See [`WriteSideOptions::with_write_policy`](crate::sqlite::WriteSideOptions::with_write_policy).
             #[must_use]
-            pub fn with_write_policy(mut self, policy: $crate::RetryPolicy) -> Self {
+            pub fn with_write_policy(mut self, policy: $crate::policy::RetryPolicy) -> Self {
                 self.write_side = self.write_side.with_write_policy(policy);
                 self
             }
@@ -190,7 +190,7 @@ macro_rules! write_side_setters {
 
             /// The write policy.
             #[must_use]
-            pub fn write_policy(&self) -> &$crate::RetryPolicy {
+            pub fn write_policy(&self) -> &$crate::policy::RetryPolicy {
                 self.write_side.write_policy()
             }
         }
