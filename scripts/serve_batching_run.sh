@@ -8,13 +8,13 @@ V=$1; S=$2; R=$3; PORT=$4
 BIN=${BIN:-target/release/sqlretry}
 D=${OUT:-target/tmp/bench}/run-$S-$V-$R; rm -rf $D; mkdir -p $D
 case $V in
-  fixed64) export SQLRETRY_SERVE_BATCHING=fixed SQLRETRY_WRITER_MAX_BATCH=64 ;;
+  fixed64) export SQLRETRY_SERVE_BATCHING=fixed SQLRETRY_WRITER_MAX_GROUP=64 ;;
   *) export SQLRETRY_SERVE_BATCHING=$V ;;
 esac
 $BIN serve --db $D/t.db --listen 127.0.0.1:$PORT > $D/serve.out 2> $D/serve.err &
 SP=$!
 for i in $(seq 50); do curl -sf http://127.0.0.1:$PORT/healthz >/dev/null && break; sleep 0.1; done
-unset SQLRETRY_SERVE_BATCHING SQLRETRY_WRITER_MAX_BATCH
+unset SQLRETRY_SERVE_BATCHING SQLRETRY_WRITER_MAX_GROUP
 LP=
 case $S in
   load) $BIN load --url http://127.0.0.1:$PORT --duration 30s --db $D/t.db --quiet --json > $D/load.json 2> $D/load.err ;;

@@ -34,7 +34,7 @@
 //! lock_hold_warning = "1s"
 //!
 //! [writer]                      # one writer per file, group commit
-//! max_batch = 512               # requests per group transaction
+//! max_group = 512               # requests per group transaction
 //! window = "0s"                 # how long a group may fill under load
 //! queue_capacity = 4096
 //! alert_threshold = 10          # failed batches before the alert
@@ -54,7 +54,7 @@
 //! connect_timeout = "5s"
 //! lock_timeout = "2s"           # optional: SET lock_timeout on each connection
 //! statement_timeout = "30s"     # optional: SET statement_timeout on each connection
-//! retry_lane = 2                # after a conflict, retried writes take turns, 2 at a time (0: off)
+//! retry_seats = 2               # after a conflict, retried writes take turns, 2 at a time (0: off)
 //!
 //! [serve]                       # `sqlretry serve`, the tick store service (spec 002)
 //! listen = "127.0.0.1:8080"     # other than loopback needs --allow-remote too
@@ -215,7 +215,7 @@ const KEYS: &[&str] = &[
     "sqlite.foreign_keys",
     "sqlite.require_wal",
     "sqlite.lock_hold_warning",
-    "writer.max_batch",
+    "writer.max_group",
     "writer.window",
     "writer.queue_capacity",
     "writer.alert_threshold",
@@ -231,7 +231,7 @@ const KEYS: &[&str] = &[
     "postgres.connect_timeout",
     "postgres.lock_timeout",
     "postgres.statement_timeout",
-    "postgres.retry_lane",
+    "postgres.retry_seats",
     "serve.listen",
     "serve.max_body",
     "serve.max_symbol_len",
@@ -384,7 +384,7 @@ impl Config {
         self.file_lock_policy()?;
         let (w, i) = (&self.writer, &self.ingest);
         for (field, value) in [
-            ("writer.max_batch", w.max_batch),
+            ("writer.max_group", w.max_group),
             ("writer.queue_capacity", w.queue_capacity),
             ("ingest.batch_size", i.batch_size),
             ("ingest.capacity", i.capacity),

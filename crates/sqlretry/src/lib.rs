@@ -119,6 +119,50 @@
 //! # Ok::<(), sqlretry::RetryError<Error>>(())
 //! ```
 //!
+//! # Vocabulary
+//!
+//! One word, one meaning, throughout the crate and its docs:
+//!
+//! - **attempt**: one run of a whole transaction (`BEGIN IMMEDIATE` … `COMMIT`); a retry is
+//!   another attempt, of the whole thing.
+//! - **group**: the requests that share one transaction (group commit): a [`Writer`]'s
+//!   submitted closures, a [`Store`]'s grouped writes. Sized by `with_max_group`, counted in
+//!   [`WriterMetricsSnapshot::groups_committed`](writer::WriterMetricsSnapshot::groups_committed).
+//! - **batch**: the rows of one ingest transaction ([`writer::Ingest`]), sized by
+//!   `with_batch_size`, counted in
+//!   [`batches_written`](writer::WriterMetricsSnapshot::batches_written); a failed one is
+//!   dead-lettered.
+//! - **lane**: an ingest lane, the buffer of one row type's rows in a [`Writer`] (nothing else;
+//!   PostgreSQL's retried writes take *retry seats*, `PgOptions::with_retry_seats`).
+//! - **write side**: one file's write connection, its in-process turn, the writers' lock across
+//!   processes and the lock-hold histogram; set by [`sqlite::WriteSideOptions`], the same
+//!   settings under the same setter names on [`StoreOptions`] and [`WriterOptions`]
+//!   (`with_write_policy`, `with_profile`, `with_wal_limit`, `with_slow_lock_hold`,
+//!   `with_barging_window`).
+//! - **options**: a type's settings, a builder with `with_*` setters ([`StoreOptions`],
+//!   [`WriterOptions`], [`IngestOptions`], `PgOptions`); **config**: the TOML/environment file
+//!   ([`config::Config`]), from which options are built (`from_config`).
+//! - **open / connect**: `open(path)` with default options, `open_with(path, options)`;
+//!   `connect(url)`, `connect_with(url, options)` for PostgreSQL.
+//! - **policy**: a [`RetryPolicy`] (attempts, schedule, deadline, budget); a *profile* is how a
+//!   connection is set up ([`ConnectionProfile`]).
+//!
+//! # Layout
+//!
+//! Arrows point down: `writer` → `group_commit` → `sqlite` → the engine (`retry`, `policy`,
+//! `backoff`, `classify`, `budget`, `deadline`, `observer`, `time`, `error`, `config`). The one
+//! reach upward is the [`Store`]'s typed field holding its group-commit engine (`sqlite/store.rs`,
+//! the façade). Which file to open:
+//!
+//! | change | file |
+//! |---|---|
+//! | a new backoff schedule | `backoff/` (one file per schedule, e.g. `backoff/constant.rs`) |
+//! | a new SQLite error class (which result codes are retried) | `sqlite/classify.rs` |
+//! | how a transaction attempt waits and commits | `sqlite/attempt.rs` |
+//! | group fill, who leads, the queue | `group_commit/queue.rs` |
+//! | a writer's handles, ingest, dead letters | `writer/` (see its `# Design`) |
+//! | PostgreSQL | `postgres/` |
+//!
 //! # Design
 //!
 //! - The unit of a retry is a whole operation (for SQLite, a whole transaction): the engine never
@@ -128,12 +172,12 @@
 //!   ([`time::Clock`], [`time::BlockingSleeper`], [`time::Sleeper`]) so tests assert exact delays.
 //! - The schedule and its randomness are created only after a first failure: a call that succeeds at
 //!   once costs a clock read and a branch (BENCHMARKS.md, "Retry engine overhead").
-//! - The engine spawns no threads and holds no global state. The one thread the crate starts is a
-//!   [`Writer`]'s `sqlretry-writer` thread (feature `sqlite`): started by [`Writer::open`] (or by
-//!   a [`Store`]'s first grouped write, for its group-commit lane), it runs group commits and
-//!   ingest flushes for one database file; [`Writer::shutdown`] (or dropping the last handle —
-//!   the last `Store` clone for a lane — bounded by a timeout) stops intake, drains the queue,
-//!   commits and joins it. See [`writer`]'s `# Design`.
+//! - The engine spawns no threads and holds no global state. The one thread the crate starts is
+//!   the group-commit engine's `sqlretry-writer` thread (feature `sqlite`): started by
+//!   [`Writer::open`] (or by a [`Store`]'s first grouped write), it runs group commits and ingest
+//!   flushes for one database file; [`Writer::shutdown`] (or dropping the last handle — the last
+//!   `Store` clone — bounded by a timeout) stops intake, drains the queue, commits and joins it.
+//!   See [`group_commit`]'s and [`writer`]'s `# Design`.
 //! - One [`Deadline`] per call: fixed when a write starts, passed to every wait inside it (retry
 //!   sleeps, SQLite's lock, the in-process turn, the writers' lock across processes, room in a
 //!   queue), so that layers never multiply.

@@ -27,7 +27,7 @@ const SETTINGS: [(&str, &str); 19] = [
     ("sqlite", "busy_timeout"),
     ("sqlite", "synchronous"),
     ("sqlite", "foreign_keys"),
-    ("writer", "max_batch"),
+    ("writer", "max_group"),
     ("writer", "window"),
     ("writer", "queue_capacity"),
     ("ingest", "flush_interval"),

@@ -30,9 +30,11 @@ pub struct PostgresConfig {
     /// `statement_timeout` of every connection (none: the server's).
     #[serde(with = "opt_duration")]
     pub statement_timeout: Option<Duration>,
-    /// Seats in the retry lane (default 2; 0 turns it off): after a conflict, retried writes take
-    /// turns, oldest first (see `PgOptions::with_retry_lane`).
-    pub retry_lane: usize,
+    /// Seats for retried writes (default 2; 0 turns them off): after a conflict, retried writes
+    /// take turns, oldest first (see `PgOptions::with_retry_seats`). Also read as `retry_lane`,
+    /// its former name.
+    #[serde(alias = "retry_lane")]
+    pub retry_seats: usize,
 }
 
 impl Default for PostgresConfig {
@@ -45,7 +47,7 @@ impl Default for PostgresConfig {
             connect_timeout: Duration::from_secs(5),
             lock_timeout: None,
             statement_timeout: None,
-            retry_lane: 2,
+            retry_seats: 2,
         }
     }
 }
@@ -68,7 +70,7 @@ impl std::fmt::Debug for PostgresConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("lock_timeout", &self.lock_timeout)
             .field("statement_timeout", &self.statement_timeout)
-            .field("retry_lane", &self.retry_lane)
+            .field("retry_seats", &self.retry_seats)
             .finish()
     }
 }

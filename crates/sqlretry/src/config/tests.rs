@@ -12,7 +12,7 @@ fn defaults_are_the_presets() {
     assert_eq!(c.write_policy().unwrap().max_attempts(), 10);
     assert_eq!(c.state_store_policy().unwrap().max_attempts(), 5);
     assert_eq!(c.sqlite.busy_timeout, Duration::from_secs(5));
-    assert_eq!((c.writer.max_batch, c.ingest.batch_size), (512, 500));
+    assert_eq!((c.writer.max_group, c.ingest.batch_size), (512, 500));
 }
 
 #[test]
@@ -52,7 +52,8 @@ fn bad_values_name_the_field() {
         ("[retry.write]\njitter = \"proportional\"", "retry.write.jitter_factor"),
         ("[retry.write]\ndeadline = \"0s\"", "retry.write.deadline"),
         ("[budget]\nratio = -1.0", "budget.ratio"),
-        ("[writer]\nmax_batch = 0", "writer.max_batch"),
+        ("[writer]\nmax_group = 0", "writer.max_group"),
+        ("[writer]\nmax_batch = 0", "writer.max_group"),
         ("[ingest]\nflush_interval = \"0s\"", "ingest.flush_interval"),
         ("[ingest]\nbatch_size = 500\ncapacity = 10", "ingest.capacity"),
     ];
@@ -98,10 +99,10 @@ fn environment_overrides_the_file_and_unknown_variables_are_warnings() {
         .with_env([
             ("SQLRETRY_RETRY_WRITE_MAX_ATEMPTS", "3"),
             ("SQLRETRY_BIN", "/opt/sqlretry"),
-            ("SQLRETRY_WRITER_MAX_BATCH", "64"),
+            ("SQLRETRY_WRITER_MAX_GROUP", "64"),
         ])
         .unwrap();
-    assert_eq!(c.writer.max_batch, 64);
+    assert_eq!(c.writer.max_group, 64);
     assert_eq!(c.write_policy().unwrap().max_attempts(), 10, "the typo changed nothing");
     assert_eq!(
         warnings,
@@ -114,8 +115,8 @@ fn environment_overrides_the_file_and_unknown_variables_are_warnings() {
         ]
     );
     // A known variable with a bad value stays an error, naming the variable.
-    let bad = Config::default().with_env([("SQLRETRY_WRITER_MAX_BATCH", "many")]).unwrap_err();
-    assert!(bad.to_string().contains("SQLRETRY_WRITER_MAX_BATCH"), "{bad}");
+    let bad = Config::default().with_env([("SQLRETRY_WRITER_MAX_GROUP", "many")]).unwrap_err();
+    assert!(bad.to_string().contains("SQLRETRY_WRITER_MAX_GROUP"), "{bad}");
     let bad = Config::default().with_env([("SQLRETRY_RETRY_READ_DEADLINE", "soon")]).unwrap_err();
     assert!(bad.to_string().contains("SQLRETRY_RETRY_READ_DEADLINE"), "{bad}");
     // An unknown TOML key stays an error.
@@ -172,7 +173,7 @@ fn postgres_section_reads_from_toml_and_env_and_hides_the_password() {
     .with_env([
         ("SQLRETRY_POSTGRES_POOL_SIZE", "4"),
         ("SQLRETRY_POSTGRES_MODE", "cockroach-savepoint"),
-        ("SQLRETRY_POSTGRES_RETRY_LANE", "0"),
+        ("SQLRETRY_POSTGRES_RETRY_SEATS", "0"),
         ("SQLRETRY_REQUIRE_POSTGRES", "1"), // the tests' switch, not a setting: not warned about
     ])
     .unwrap();
@@ -183,7 +184,7 @@ fn postgres_section_reads_from_toml_and_env_and_hides_the_password() {
         (4, PgIsolation::ReadCommitted, PgRetryMode::CockroachSavepoint)
     );
     assert_eq!(pg.lock_timeout, Some(Duration::from_secs(2)));
-    assert_eq!((pg.retry_lane, PostgresConfig::default().retry_lane), (0, 2));
+    assert_eq!((pg.retry_seats, PostgresConfig::default().retry_seats), (0, 2));
     assert_eq!(pg.redacted_url().as_deref(), Some("postgres://app:***@db:5432/app"));
     let debug = format!("{c:?}");
     assert!(!debug.contains("s3cret") && debug.contains("app:***@db"), "{debug}");

@@ -11,8 +11,10 @@ use super::duration;
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct WriterConfig {
-    /// Most requests committed in one group transaction (default 512).
-    pub max_batch: usize,
+    /// Most requests committed in one group transaction (default 512). Also read as `max_batch`,
+    /// its former name (a *batch* is ingest's).
+    #[serde(alias = "max_batch")]
+    pub max_group: usize,
     /// How long the writer thread lets a group fill under load (default 0: run at once).
     #[serde(with = "duration")]
     pub window: Duration,
@@ -30,7 +32,7 @@ pub struct WriterConfig {
 impl Default for WriterConfig {
     fn default() -> Self {
         WriterConfig {
-            max_batch: 512,
+            max_group: 512,
             window: Duration::ZERO,
             queue_capacity: 4096,
             alert_threshold: 10,

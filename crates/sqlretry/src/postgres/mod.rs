@@ -10,7 +10,7 @@
 //!   SERIALIZABLE unless configured, retried whole under a [`RetryPolicy`](crate::RetryPolicy),
 //!   its deadline, its budget and an observer ([`PgMetrics`]: SQLite's metric names with
 //!   `backend = "postgres"`).
-//! - The retry lane (`lane.rs`, [`PgOptions::with_retry_lane`]): after a conflict, a write's
+//! - The retry seats (`retry_seats.rs`, [`PgOptions::with_retry_seats`]): after a conflict, a write's
 //!   later attempts take turns with the other retried writes, oldest first, so that none loses
 //!   over and over; bounded by the write's deadline.
 //! - [`BlockingPgStore`]: the blocking twin for sync callers (a current-thread runtime of its
@@ -39,9 +39,9 @@ pub mod classify;
 pub mod cockroach;
 mod idempotency_key;
 pub mod idempotent;
-mod lane;
 mod metrics;
 mod options;
+mod retry_seats;
 mod store;
 mod tx_future;
 mod within;

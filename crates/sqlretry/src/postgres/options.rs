@@ -14,7 +14,7 @@ use crate::policy::RetryPolicy;
 /// Defaults: SERIALIZABLE, whole-transaction retry under [`PgOptions::default_write_policy`]
 /// ([`PgOptions::from_config`] takes `[retry.write]` instead, as SQLite's `Store` does), 16 pooled
 /// connections, a 5 s connect timeout, the server's own
-/// `lock_timeout` and `statement_timeout`, a retry lane of 2 seats ([`PgOptions::with_retry_lane`]).
+/// `lock_timeout` and `statement_timeout`, 2 retry seats ([`PgOptions::with_retry_seats`]).
 ///
 /// # Examples
 ///
@@ -42,7 +42,7 @@ pub struct PgOptions {
     connect_timeout: Duration,
     lock_timeout: Option<Duration>,
     statement_timeout: Option<Duration>,
-    retry_lane: usize,
+    retry_seats: usize,
 }
 
 /// Slack given to `statement_timeout` over the time left, so that a lock wait cut by the deadline
@@ -97,7 +97,7 @@ impl PgOptions {
             connect_timeout: section.connect_timeout,
             lock_timeout: section.lock_timeout,
             statement_timeout: section.statement_timeout,
-            retry_lane: section.retry_lane,
+            retry_seats: section.retry_seats,
         }
     }
 
@@ -152,22 +152,22 @@ impl PgOptions {
         self
     }
 
-    /// Seats in the retry lane (0: no lane). After a conflict (40001, 40P01), a write's later
+    /// Seats for retried writes (0: none). After a conflict (40001, 40P01), a write's later
     /// attempts run only while it holds a seat, taken oldest first and kept until the write ends,
     /// and retry at once (no backoff): retried transactions stop colliding with each other, which
     /// cuts the tail on hot rows. The wait is bounded by the write's deadline (past it, the
     /// original conflict error is returned). The cost: retried writes to *different* rows wait for
     /// each other; size it up (or to 0) where conflicts are spread out. Default 2.
     #[must_use]
-    pub fn with_retry_lane(mut self, seats: usize) -> Self {
-        self.retry_lane = seats;
+    pub fn with_retry_seats(mut self, seats: usize) -> Self {
+        self.retry_seats = seats;
         self
     }
 
-    /// Seats in the retry lane (0: no lane).
+    /// Seats for retried writes (0: none).
     #[must_use]
-    pub fn retry_lane(&self) -> usize {
-        self.retry_lane
+    pub fn retry_seats(&self) -> usize {
+        self.retry_seats
     }
 
     /// The isolation level of writes.
@@ -271,7 +271,7 @@ mod tests {
             (o.isolation(), o.mode(), o.pool_size()),
             (PgIsolation::Serializable, PgRetryMode::WholeTransaction, 16)
         );
-        assert_eq!((o.write_policy().max_attempts(), o.retry_lane()), (50, 2));
+        assert_eq!((o.write_policy().max_attempts(), o.retry_seats()), (50, 2));
         assert_eq!(o.write_policy().deadline(), Some(Duration::from_secs(10)));
         // The deadline is every connection's own bound (see `session_timeouts`).
         assert_eq!(o.session_options(), "-c lock_timeout=10000 -c statement_timeout=10100");

@@ -10,9 +10,9 @@ use tokio_postgres::{NoTls, Transaction};
 
 use super::attempt::{Done, attempt};
 use super::classify::PgError;
-use super::lane::{InLane, Lane, Seat};
 use super::metrics::{Observers, PgMetrics};
 use super::options::PgOptions;
+use super::retry_seats::{RetrySeats, Seat, Seated};
 use super::tx_future::TxFuture;
 use crate::classify::{ByErrorType, Classifier};
 use crate::deadline::Deadline;
@@ -54,7 +54,7 @@ pub struct PgStore {
     metrics: PgMetrics,
     observer: Option<Arc<dyn Observer>>,
     target: String,
-    lane: Lane,
+    seats: RetrySeats,
 }
 
 impl PgStore {
@@ -96,8 +96,15 @@ impl PgStore {
             .build()
             .map_err(|_| PgError::Pool(deadpool_postgres::PoolError::NoRuntimeSpecified))?;
         tracing::debug!(target = %target, pool_size = options.pool_size(), isolation = ?options.isolation(), "postgres store");
-        let lane = Lane::new(options.retry_lane());
-        Ok(PgStore { pool, options, metrics: PgMetrics::new("postgres.write"), observer: None, target, lane })
+        let seats = RetrySeats::new(options.retry_seats());
+        Ok(PgStore {
+            pool,
+            options,
+            metrics: PgMetrics::new("postgres.write"),
+            observer: None,
+            target,
+            seats,
+        })
     }
 
     /// Tells `observer` too (besides [`PgStore::metrics`]) about every write's calls, retries,
@@ -164,7 +171,7 @@ impl PgStore {
 
     /// The one retried write both [`PgStore::write_with`] and [`PgStore::write_idempotent`] run:
     /// attempts under `policy` and its deadline, classified by `classifier`, counted by the store's
-    /// observers. After its first conflict a write queues for the retry lane (see `lane.rs`).
+    /// observers. After its first conflict a write queues for the retry seats (see `retry_seats.rs`).
     pub(crate) async fn retried<T, F, K>(
         &self,
         policy: &RetryPolicy,
@@ -187,13 +194,13 @@ impl PgStore {
             .named(operation)
             .with_observer(&observers)
             .until(deadline)
-            .classify_with(InLane { inner: classifier, seat: &seat })
+            .classify_with(Seated { inner: classifier, seat: &seat })
             .call_async(|| async {
                 let mut body = body.lock().await;
                 let done = attempt(&self.pool, &self.options, deadline, key, &mut *body).await;
                 match &done {
                     Err(PgError::CommitOutcomeUnknown(_)) => self.metrics.outcome_unknown(),
-                    Err(error) if may_retry => self.lane.after(&seat, error, deadline).await,
+                    Err(error) if may_retry => self.seats.after(&seat, error, deadline).await,
                     _ => {}
                 }
                 done

@@ -72,7 +72,7 @@ pub use file_lock::FileLock;
 pub use lock_hold::{DEFAULT_SLOW_LOCK_HOLD, LockHold, LockHoldSnapshot};
 pub use optimistic::{Outcome, SkipReason};
 pub use profile::{ConnectionProfile, JournalMode, OpenError, OpenErrorKind, Synchronous, WalFallback};
-pub use state_store::{StateError, StateOpenError, StateStore};
+pub use state_store::{StateError, StateStore};
 pub use store::{Store, StoreOptions};
 pub use transaction_on::{write_on, write_on_until};
 pub use wal_watch::{DEFAULT_CHECKPOINT_BUDGET, DEFAULT_WAL_LIMIT, WalCheck, WalWatch};

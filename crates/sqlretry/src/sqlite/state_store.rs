@@ -51,10 +51,14 @@ pub struct StateStore {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StateError {
+    /// The file could not be opened as the profile asks (opening a state store).
+    #[error(transparent)]
+    Open(#[from] OpenError),
     /// A read was refused, after the read policy's retries; the original error is inside.
     #[error("state store: {0}")]
     Sqlite(#[from] RetryError<rusqlite::Error>),
-    /// A write did not commit; the original error is inside.
+    /// A write did not commit (creating the table when opening included); the original error
+    /// is inside.
     #[error("state store: {0}")]
     Write(#[from] WriteError),
     /// A value could not be encoded or decoded as JSON.
@@ -75,18 +79,32 @@ impl StateStore {
     ///
     /// [`OpenError`] naming the file (see [`ConnectionProfile::open`](super::ConnectionProfile::open));
     /// creating the table is a write and may fail as one.
-    pub fn open(path: impl AsRef<Path>) -> Result<StateStore, StateOpenError> {
-        StateStore::open_with(path, RetryPolicy::state_store())
+    pub fn open(path: impl AsRef<Path>) -> Result<StateStore, StateError> {
+        StateStore::open_with(path, StoreOptions::default().with_write_policy(RetryPolicy::state_store()))
     }
 
-    /// Opens with writes retried under `policy`.
+    /// Opens with the store `options` (its profile, write and read policies), as
+    /// [`Store::open_with`].
     ///
     /// # Errors
     ///
     /// As [`StateStore::open`].
-    pub fn open_with(path: impl AsRef<Path>, policy: RetryPolicy) -> Result<StateStore, StateOpenError> {
-        let store = Store::open_with(path, StoreOptions::default().with_write_policy(policy))?;
-        StateStore::from_store(store)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sqlretry::RetryPolicy;
+    /// use sqlretry::sqlite::{StateStore, StoreOptions};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let options = StoreOptions::default().with_write_policy(RetryPolicy::store_writes());
+    /// let state = StateStore::open_with(dir.path().join("state.db"), options)?;
+    /// state.save("k", b"v")?;
+    /// assert_eq!(state.load("k")?.as_deref(), Some(&b"v"[..]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_with(path: impl AsRef<Path>, options: StoreOptions) -> Result<StateStore, StateError> {
+        StateStore::from_store(Store::open_with(path, options)?)
     }
 
     /// A state store on an open [`Store`] (its options and policies apply).
@@ -94,7 +112,7 @@ impl StateStore {
     /// # Errors
     ///
     /// Creating the table is a write and may fail as one.
-    pub fn from_store(store: Store) -> Result<StateStore, StateOpenError> {
+    pub fn from_store(store: Store) -> Result<StateStore, StateError> {
         store.write(|tx| tx.execute_batch(SCHEMA))?;
         Ok(StateStore { store })
     }
@@ -189,16 +207,4 @@ impl StateStore {
                 .collect()
         })?)
     }
-}
-
-/// A state store that could not be opened.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StateOpenError {
-    /// The file could not be opened as the profile asks.
-    #[error(transparent)]
-    Open(#[from] OpenError),
-    /// Creating the table failed.
-    #[error("state store: cannot create the table: {0}")]
-    Schema(#[from] WriteError),
 }

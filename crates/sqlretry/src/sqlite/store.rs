@@ -136,8 +136,9 @@ impl StoreOptions {
 ///   write connection): `BEGIN IMMEDIATE` is polled with pauses of 1 ms doubling up to 5 ms
 ///   (SQLite's own handler sleeps up to 100 ms and is unfair to older waiters), for up to the
 ///   profile's busy timeout per attempt and never past the deadline.
-/// - **Group commit** ([`Store::write_grouped`], [`Store::write_async`]): a lane of the one
-///   group-commit engine, the [`Writer`](crate::writer::Writer)'s, started on this store's own
+/// - **Group commit** ([`Store::write_grouped`], [`Store::write_async`]): a use of the crate's
+///   one group-commit engine (`group_commit/`, the [`Writer`](crate::writer::Writer)'s too),
+///   held in a typed field and started on this store's own
 ///   write side by the first grouped write (its thread, `sqlretry-writer`, is joined when the last
 ///   clone of the store is dropped). Grouped writers of several processes also take turns through
 ///   the writers' lock beside the database (`<db>.writer-lock`), tried without ever blocking in the

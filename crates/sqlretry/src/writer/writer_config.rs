@@ -20,7 +20,7 @@ impl WriterOptions {
     /// use sqlretry::config::Config;
     /// use sqlretry::writer::WriterOptions;
     ///
-    /// let config = Config::from_toml_str("[writer]\nmax_batch = 64\nqueue_capacity = 128")?;
+    /// let config = Config::from_toml_str("[writer]\nmax_group = 64\nqueue_capacity = 128")?;
     /// let options = WriterOptions::from_config(&config)?;
     /// assert_eq!((options.max_group(), options.queue_capacity()), (64, 128));
     /// # Ok::<(), sqlretry::ConfigError>(())
@@ -29,7 +29,7 @@ impl WriterOptions {
         config.validate()?;
         let w = &config.writer;
         Ok(WriterOptions::default()
-            .with_max_group(w.max_batch)
+            .with_max_group(w.max_group)
             .with_window(w.window)
             .with_queue_capacity(w.queue_capacity)
             .with_alert_threshold(w.alert_threshold)

@@ -5,7 +5,7 @@
 //! - `serializable`: SERIALIZABLE, no retry — the same conflicts fail with 40001;
 //! - `hand-loop`: SERIALIZABLE in a typical hand-written loop around tokio-postgres (up to 10
 //!   attempts, 40001/40P01 retried at once, no backoff, no deadline);
-//! - `sqlretry`: [`PgStore`] (whole-transaction retry, jittered backoff, the retry lane, one
+//! - `sqlretry`: [`PgStore`] (whole-transaction retry, jittered backoff, the retry seats, one
 //!   deadline).
 //!
 //! Workloads: `kv` (read the writer's counter, upsert a key, bump the counter), `ticks` (insert a
@@ -55,9 +55,9 @@ pub fn run(args: &StressArgs, url: &str) -> Result<ExitCode, CliError> {
     let options = if args.config.is_some() {
         PgOptions::from_config(&app).map_err(|e| CliError::usage("--config", e.to_string()))?
     } else {
-        // The store's own default policy; `[postgres]` tunables (e.g. SQLRETRY_POSTGRES_RETRY_LANE)
+        // The store's own default policy; `[postgres]` tunables (e.g. SQLRETRY_POSTGRES_RETRY_SEATS)
         // still apply.
-        PgOptions::default().with_retry_lane(app.postgres.retry_lane)
+        PgOptions::default().with_retry_seats(app.postgres.retry_seats)
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -1,5 +1,5 @@
-//! The retry lane on a real PostgreSQL: after a conflict, retried writes take turns (at most
-//! `retry_lane` retried attempts in flight), every write still commits, and a write still queued
+//! The retry seats on a real PostgreSQL: after a conflict, retried writes take turns (at most
+//! `retry_seats` retried attempts in flight), every write still commits, and a write still queued
 //! when its deadline passes returns its original conflict error.
 
 #![cfg(feature = "postgres")]
@@ -47,14 +47,14 @@ impl Drop for Running {
 
 /// 16 clients × 4 read-modify-writes of ONE row, the first round forced to conflict by a barrier
 /// after every client's first read. Returns the most retried attempts seen in flight at once.
-async fn one_hot_row(lane: usize) -> Option<usize> {
+async fn one_hot_row(seats: usize) -> Option<usize> {
     let pg = PgTest::start("one_hot_row").await?;
     pg.admin.batch_execute("CREATE TABLE hot (id int PRIMARY KEY, n bigint NOT NULL)").await.unwrap();
     pg.admin.batch_execute("INSERT INTO hot VALUES (0, 0)").await.unwrap();
     let options = PgOptions::default()
         .with_pool_size(CLIENTS)
         .with_write_policy(patient_policy())
-        .with_retry_lane(lane);
+        .with_retry_seats(seats);
     let store = Arc::new(pg.store(options));
     let barrier = Arc::new(Barrier::new(CLIENTS));
     let in_flight = Arc::new(InFlight::default());
@@ -110,7 +110,7 @@ async fn with_two_seats_at_most_two_retried_writes_run_at_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn without_the_lane_the_losers_retry_together() {
+async fn without_seats_the_losers_retry_together() {
     // The contrast that shows the test above can fail: 15 losers retrying on their own overlap.
     let Some(most) = one_hot_row(0).await else { return };
     assert!(most > 1, "retried attempts in flight at once: {most}");
@@ -128,24 +128,24 @@ async fn a_write_queued_past_its_deadline_returns_its_original_conflict() {
         return;
     };
     pg.admin.batch_execute("CREATE TABLE done (who text PRIMARY KEY)").await.unwrap();
-    let options = PgOptions::default().with_write_policy(patient_policy()).with_retry_lane(1);
+    let options = PgOptions::default().with_write_policy(patient_policy()).with_retry_seats(1);
     let store = Arc::new(pg.store(options));
-    let (in_lane, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let (seated, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
 
     // A conflicts once, takes the only seat, and holds it (its second attempt waits for `release`).
     let a = {
-        let (store, in_lane, release) = (store.clone(), in_lane.clone(), release.clone());
+        let (store, seated, release) = (store.clone(), seated.clone(), release.clone());
         tokio::spawn(async move {
             let mut runs = 0;
             store
                 .write(|tx| {
                     runs += 1;
-                    let (first, in_lane, release) = (runs == 1, in_lane.clone(), release.clone());
+                    let (first, seated, release) = (runs == 1, seated.clone(), release.clone());
                     Box::pin(async move {
                         if first {
                             tx.batch_execute(&conflict("A lost")).await?;
                         }
-                        in_lane.notify_one();
+                        seated.notify_one();
                         release.notified().await;
                         tx.execute("INSERT INTO done VALUES ('A')", &[]).await?;
                         Ok(runs)
@@ -154,7 +154,7 @@ async fn a_write_queued_past_its_deadline_returns_its_original_conflict() {
                 .await
         })
     };
-    tokio::time::timeout(Duration::from_secs(10), in_lane.notified()).await.expect("A holds the seat");
+    tokio::time::timeout(Duration::from_secs(10), seated.notified()).await.expect("A holds the seat");
 
     // B conflicts and queues behind A until its 300 ms deadline passes: one attempt, B's own error.
     let deadline = Duration::from_millis(300);
