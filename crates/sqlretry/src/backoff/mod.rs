@@ -9,6 +9,10 @@
 //! A [`RetryPolicy`](crate::RetryPolicy) keeps a validated [`Backoff`] and starts a fresh
 //! [`Schedule`] for each call. The built-in schedules are endless (the policy decides how many
 //! delays are used); a [`Delays`] schedule may end, and its end stops the loop too.
+//!
+//! A new schedule is a file of its own here (as `constant.rs`: a `Copy` builder and its
+//! iterator), a variant of [`BackoffBuilder`], [`Backoff`] and [`Schedule`] in this file, and a key in
+//! `config/policy.rs` if the TOML should name it.
 
 mod constant;
 mod delays;

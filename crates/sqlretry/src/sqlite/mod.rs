@@ -1,4 +1,5 @@
-//! The SQLite layer (feature `sqlite`): the only module that imports `rusqlite`.
+//! The SQLite layer (feature `sqlite`): one file's write side, and the only module that imports
+//! `rusqlite` (with `group_commit/` and `writer/` above it).
 //!
 //! - **Classification** by result code, never by message text: `rusqlite::Error` implements
 //!   [`Classify`](crate::Classify) (see [`classify_code`] for the rule and the table below);
@@ -8,11 +9,15 @@
 //! - [`Store`]: `write(|tx| ..)` in `BEGIN IMMEDIATE`, retried whole, bounded by one deadline
 //!   ([`Store::write_until`]); `read(|conn| ..)`; a fair in-process write queue; lock-hold times
 //!   ([`LockHold`]); [`Store::write_grouped`] and [`Store::write_async`] for group commit of
-//!   `Send + 'static` closures (the writer layer's engine on the store's connection).
+//!   `Send + 'static` closures (the crate's group-commit engine, `group_commit/`, on the store's
+//!   own write side).
+//! - [`WriteSideOptions`]: profile, write policy, WAL limit, slow lock hold, barging window — the
+//!   same settings for a [`Store`] and a [`Writer`](crate::writer::Writer).
 //!
 //! Inside: `attempt.rs` is the one transaction attempt of every write path, on a `write_side.rs`
-//! (connection, `turns.rs`, `process_lock.rs`, lock hold); `savepoints.rs` runs several requests
-//! in one transaction, a savepoint each, panics caught.
+//! (connection, `turns.rs`, `process_lock.rs`, `lock_hold.rs`, `wal_watch.rs`). A new SQLite
+//! error class (which result codes are retried) goes in `classify.rs`; a new way of setting up
+//! connections in `profile.rs`.
 //! - [`Store::write_if_version`]: the optimistic write after slow work ([`Outcome`]).
 //! - [`StateStore`]: key → value state (bytes or JSON).
 //! - [`FileLock`]: a retried exclusive file lock with atomic writes.
