@@ -1,6 +1,10 @@
 //! [`WriteError`]: the one error of every SQLite write — [`Store::write`](super::Store::write) and
 //! its `_with`/`_until`/`_grouped`/`_async` forms, [`write_on`](super::write_on), and the
 //! [`Writer`](crate::writer::Writer)'s `submit`/`insert` forms.
+//!
+//! One type for every path, so that a caller matches one error whichever way it wrote: the
+//! group-commit engine's own cases (`Closed`, `Full`, `Panicked`) are cases of it rather than a
+//! second error wrapping this one; a single-caller write never returns them.
 
 use std::sync::Arc;
 
@@ -58,11 +62,13 @@ pub enum WriteError {
     /// The write's closure panicked. Its changes were rolled back alone, like a rejected write;
     /// the panic did not reach the thread that ran the transaction.
     RequestPanicked,
-    /// The writer was shut down (or its thread ended) before the request was taken.
+    /// Group commit only (a [`Writer`](crate::writer::Writer), a store's grouped writes): the
+    /// engine was shut down (or its thread ended) before the request was taken.
     Closed,
-    /// [`Writer::try_submit`](crate::writer::Writer::try_submit) found the queue full.
+    /// Group commit only: [`Writer::try_submit`](crate::writer::Writer::try_submit) found the
+    /// queue full.
     Full,
-    /// The writer's thread panicked (reported by
+    /// Group commit only: the engine's thread panicked (reported by
     /// [`Writer::shutdown`](crate::writer::Writer::shutdown)).
     Panicked,
 }
