@@ -247,3 +247,72 @@ impl Drop for Held<'_> {
         self.0.unlock();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Two `ProcessLock`s on one file are two open file descriptions: their `flock`s exclude each
+    // other exactly as two processes' do.
+    fn two(dir: &tempfile::TempDir) -> (ProcessLock, ProcessLock) {
+        let db = dir.path().join("a.db");
+        (ProcessLock::beside(&db).unwrap(), ProcessLock::beside(&db).unwrap())
+    }
+
+    fn held(lock: &ProcessLock) -> bool {
+        lock.shared.state().held
+    }
+
+    #[test]
+    fn a_wait_ends_at_its_deadline_and_a_lock_that_comes_later_is_let_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = two(&dir);
+        a.acquire_until(Instant::now());
+        assert!(held(&a));
+        b.acquire_until(Instant::now() + Duration::from_millis(20));
+        assert!(!held(&b), "the deadline ended the wait");
+        assert!(b.contended());
+        a.unlock();
+        // b's waiter gets the lock for nobody and lets it go: a takes it again (within its bound).
+        a.acquire_until(Instant::now() + Duration::from_secs(10));
+        assert!(held(&a), "the abandoned wait let the lock go");
+        a.unlock();
+    }
+
+    #[test]
+    fn a_waiter_is_woken_by_the_release() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = two(&dir);
+        a.acquire_until(Instant::now());
+        std::thread::scope(|s| {
+            let waiting = s.spawn(|| {
+                b.acquire_until(Instant::now() + Duration::from_secs(60));
+                let got = held(&b);
+                b.unlock();
+                got
+            });
+            // Let the waiter reach the kernel (not required for the outcome).
+            std::thread::sleep(Duration::from_millis(20));
+            a.unlock();
+            assert!(waiting.join().unwrap(), "the release handed the lock to the waiter");
+        });
+        a.acquire_until(Instant::now());
+        assert!(held(&a));
+    }
+
+    #[test]
+    fn dropping_a_lock_whose_waiter_is_blocked_does_not_wait_for_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = two(&dir);
+        a.acquire_until(Instant::now());
+        b.acquire_until(Instant::now() + Duration::from_millis(5));
+        assert!(!held(&b));
+        let started = Instant::now();
+        drop(b); // its waiter stays blocked behind `a`, which never lets go before the drop returns
+        assert!(started.elapsed() < Duration::from_secs(30), "the drop waited for the holder");
+        a.unlock();
+        // The left waiter gets the lock for nobody, lets it go and exits: `a` can take it again.
+        a.acquire_until(Instant::now() + Duration::from_secs(10));
+        assert!(held(&a));
+    }
+}
