@@ -344,7 +344,7 @@ impl Store {
                     origin.attempt();
                     inner
                         .side
-                        .attempt(deadline, false, |conn| origin.body(f(conn)).map(|value| (value, true)))
+                        .attempt(deadline, true, |conn| origin.body(f(conn)).map(|value| (value, true)))
                 },
             ),
         )
