@@ -27,8 +27,9 @@ pub(crate) const CONTENDED_FILL: Duration = Duration::from_micros(250);
 const WAITER_JOIN_BOUND: Duration = Duration::from_millis(200);
 
 /// An exclusive `flock` on `<db>.writer-lock`, taken by sqlretry's writers of that database (the
-/// [`Writer`](crate::writer::Writer) and [`Store::write_grouped`](super::Store::write_grouped))
-/// before each transaction attempt and let go after it. Writers in other processes then queue for
+/// [`Writer`](crate::writer::Writer), [`Store::write_grouped`](super::Store::write_grouped), and
+/// [`Store::write`](super::Store::write) while contended) before each transaction attempt and let
+/// go after it. Writers in other processes then queue for
 /// it in the kernel instead of polling SQLite's busy handler, and a process that dies lets go of
 /// it (the kernel releases the lock with the file). Best effort: if locking fails, SQLite's own
 /// locking still decides. Only the user of the write connection takes or lets go of it.
@@ -102,7 +103,9 @@ impl Shared {
                 Ok(()) => {
                     let _ = self.file.unlock();
                 }
-                Err(error) => tracing::debug!(%error, "cannot wait for the writers' file lock; relying on SQLite's"),
+                Err(error) => {
+                    tracing::debug!(%error, "cannot wait for the writers' file lock; relying on SQLite's")
+                }
             }
             self.changed.notify_all();
         }
@@ -180,7 +183,10 @@ impl ProcessLock {
             return true;
         }
         let shared = Arc::clone(&self.shared);
-        match std::thread::Builder::new().name("sqlretry-lock-waiter".into()).spawn(move || shared.run_waiter()) {
+        match std::thread::Builder::new()
+            .name("sqlretry-lock-waiter".into())
+            .spawn(move || shared.run_waiter())
+        {
             Ok(handle) => {
                 *waiter = Some(handle);
                 true
@@ -206,7 +212,14 @@ impl ProcessLock {
         }
     }
 
-    /// Whether another process made this one wait for the lock within [`CONTENDED_MEMORY`].
+    /// Counts this process as contended for [`CONTENDED_MEMORY`] from now: another connection
+    /// made it wait for SQLite's lock.
+    pub(crate) fn note_contended(&self) {
+        self.shared.state().contended_until = Some(Instant::now() + CONTENDED_MEMORY);
+    }
+
+    /// Whether another process made this one wait for the lock (or for SQLite's, see
+    /// [`note_contended`](ProcessLock::note_contended)) within [`CONTENDED_MEMORY`].
     pub(crate) fn contended(&self) -> bool {
         self.shared.state().contended_until.is_some_and(|until| Instant::now() < until)
     }
