@@ -1,32 +1,60 @@
 //! [`ProcessLock`]: the file lock that orders sqlretry's writers of one database across processes.
+//!
+//! A contended wait is the kernel's blocking `flock`, made on an owned helper thread (the lock
+//! waiter) so that the caller's wait still ends at its deadline: the caller sleeps on a condition
+//! variable until the waiter reports the lock taken, or until the deadline, whichever is first. The
+//! kernel wakes the waiter the moment the holder lets go — no polling, no pause in which the lock
+//! lies free — and a caller that gave up leaves the waiter queued: if the lock comes to it for
+//! nobody, it lets go at once. A stopped or killed holder therefore costs a caller at most its
+//! deadline, as before.
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// How long after a wait for another process's lock this process counts as contended.
 pub(crate) const CONTENDED_MEMORY: Duration = Duration::from_millis(100);
-/// The first pause between tries of a deadline-bounded [`ProcessLock::acquire_until`]; each
-/// later pause doubles, up to [`TRY_PAUSE_MAX`]. A try is one `flock` system call (about a
-/// microsecond), far cheaper than polling SQLite's `BEGIN IMMEDIATE`.
-const TRY_PAUSE_FIRST: Duration = Duration::from_micros(1);
-/// The longest pause between tries of [`ProcessLock::acquire_until`].
-const TRY_PAUSE_MAX: Duration = Duration::from_micros(50);
+/// How long dropping a [`ProcessLock`] waits for its lock waiter to come back from the kernel.
+/// The waiter can only be blocked behind a holder that keeps the lock (a stopped process): then
+/// the thread is left to finish on its own — it lets go of the lock the moment it gets it, and
+/// exits — rather than making the drop (and whoever drops) wait for that process.
+const WAITER_JOIN_BOUND: Duration = Duration::from_millis(200);
 
 /// An exclusive `flock` on `<db>.writer-lock`, taken by sqlretry's writers of that database (the
-/// [`Writer`](crate::writer::Writer) and [`Store::write_grouped`](super::Store::write_grouped))
-/// before each transaction attempt and let go after it. Writers in other processes then queue for
-/// it instead of polling SQLite's busy handler, and a process that dies lets go of it (the kernel
-/// releases the lock with the file). Best effort: if locking fails, SQLite's own locking still
-/// decides. Only the user of the write connection takes or lets go of it, so the state's own
-/// mutex is never contended.
+/// [`Writer`](crate::writer::Writer), [`Store::write_grouped`](super::Store::write_grouped), and
+/// [`Store::write`](super::Store::write) while contended) before each transaction attempt and let
+/// go after it. Writers in other processes then queue for
+/// it in the kernel instead of polling SQLite's busy handler, and a process that dies lets go of
+/// it (the kernel releases the lock with the file). Best effort: if locking fails, SQLite's own
+/// locking still decides. Only the user of the write connection takes or lets go of it.
 pub(crate) struct ProcessLock {
-    file: std::fs::File,
-    state: Mutex<LockState>,
+    shared: Arc<Shared>,
+    /// The lock waiter, started at the first contended wait.
+    waiter: Mutex<Option<JoinHandle<()>>>,
 }
 
+struct Shared {
+    /// The lock file. The lock belongs to this open file description, whichever thread took it:
+    /// the caller's try, or the lock waiter's blocking call.
+    file: std::fs::File,
+    state: Mutex<LockState>,
+    /// Signalled on every change of `state` that a waiting caller or the lock waiter acts on.
+    changed: Condvar,
+}
+
+#[derive(Default)]
 struct LockState {
     held: bool,
+    /// A caller is waiting for the lock waiter's result.
+    wanted: bool,
+    /// The lock waiter is asked to, or does, block in the kernel for the lock. No caller tries
+    /// the lock meanwhile: the waiter's call would then return at once on a lock it did not take.
+    queued: bool,
+    /// The lock waiter is to exit once back from the kernel.
+    closing: bool,
+    /// The lock waiter has exited.
+    exited: bool,
     /// Until when this process counts as contended (its last wait for another process's lock,
     /// plus [`CONTENDED_MEMORY`]).
     contended_until: Option<Instant>,
@@ -34,7 +62,50 @@ struct LockState {
 
 impl std::fmt::Debug for ProcessLock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProcessLock").field("held", &self.state().held).finish_non_exhaustive()
+        f.debug_struct("ProcessLock").field("held", &self.shared.state().held).finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, LockState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn wait<'a>(&self, st: MutexGuard<'a, LockState>) -> MutexGuard<'a, LockState> {
+        self.changed.wait(st).unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The lock waiter's loop: block in the kernel for the lock whenever a caller queues, hand the
+    /// lock to that caller if it still waits, and let go at once otherwise.
+    fn run_waiter(&self) {
+        let mut st = self.state();
+        loop {
+            while !st.queued && !st.closing {
+                st = self.wait(st);
+            }
+            if !st.queued {
+                break;
+            }
+            drop(st);
+            let taken = self.file.lock();
+            st = self.state();
+            st.queued = false;
+            match taken {
+                Ok(()) if st.wanted && !st.closing => {
+                    st.held = true;
+                    st.wanted = false;
+                }
+                Ok(()) => {
+                    let _ = self.file.unlock();
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "cannot wait for the writers' file lock; relying on SQLite's")
+                }
+            }
+            self.changed.notify_all();
+        }
+        st.exited = true;
+        self.changed.notify_all();
     }
 }
 
@@ -47,8 +118,8 @@ impl ProcessLock {
         let file = super::permissions::open_beside(db, Path::new(&lock_path));
         match file {
             Ok(file) => Some(ProcessLock {
-                file,
-                state: Mutex::new(LockState { held: false, contended_until: None }),
+                shared: Arc::new(Shared { file, state: Mutex::default(), changed: Condvar::new() }),
+                waiter: Mutex::new(None),
             }),
             Err(error) => {
                 tracing::warn!(%error, path = %Path::new(&lock_path).display(), "no cross-process writer lock file; relying on SQLite's locking");
@@ -57,42 +128,68 @@ impl ProcessLock {
         }
     }
 
-    fn state(&self) -> MutexGuard<'_, LockState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Takes the lock unless held already, waiting only until `until` (tries spaced 1 µs doubling
-    /// to 50 µs, the last cut short to end at `until`); past it, goes on without the lock, so that
-    /// SQLite's own lock (waited for under the same bound) decides. Never a bare blocking
-    /// `flock`: a stopped process holding the lock costs others a bounded wait, not a freeze.
+    /// Takes the lock unless held already, waiting only until `until`: one try, then (if another
+    /// process holds it) the lock waiter's blocking call, which the kernel ends when the holder
+    /// lets go. Past `until`, goes on without the lock, so that SQLite's own lock (waited for under
+    /// the same bound) decides: a stopped process holding the lock costs others a bounded wait,
+    /// not a freeze.
     pub(crate) fn acquire_until(&self, until: Instant) {
-        let mut st = self.state();
+        let shared = &*self.shared;
+        let mut st = shared.state();
         if st.held {
             return;
         }
-        let mut pause = TRY_PAUSE_FIRST;
-        let taken = loop {
-            match self.file.try_lock() {
-                Ok(()) => break Ok(()),
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    st.contended_until = Some(Instant::now() + CONTENDED_MEMORY);
-                    let now = Instant::now();
-                    if now >= until {
-                        return;
-                    }
-                    std::thread::sleep(pause.min(until - now));
-                    pause = (pause * 2).min(TRY_PAUSE_MAX);
+        if !st.queued {
+            match shared.file.try_lock() {
+                Ok(()) => {
+                    st.held = true;
+                    return;
                 }
-                Err(std::fs::TryLockError::Error(error)) => break Err(error),
+                Err(std::fs::TryLockError::WouldBlock) => {}
+                Err(std::fs::TryLockError::Error(error)) => {
+                    tracing::debug!(%error, "cannot take the writers' file lock; relying on SQLite's");
+                    return;
+                }
             }
-        };
-        Self::note(&mut st, taken);
+            if Instant::now() >= until || !self.start_waiter() {
+                st.contended_until = Some(Instant::now() + CONTENDED_MEMORY);
+                return;
+            }
+            st.queued = true;
+            shared.changed.notify_all();
+        }
+        st.wanted = true;
+        while st.queued && !st.held {
+            let now = Instant::now();
+            if now >= until {
+                break;
+            }
+            st = shared.changed.wait_timeout(st, until - now).unwrap_or_else(PoisonError::into_inner).0;
+        }
+        // Given up (or the waiter failed): a lock that reaches the waiter later is let go at once.
+        st.wanted = false;
+        st.contended_until = Some(Instant::now() + CONTENDED_MEMORY);
     }
 
-    fn note(st: &mut LockState, taken: std::io::Result<()>) {
-        match taken {
-            Ok(()) => st.held = true,
-            Err(error) => tracing::debug!(%error, "cannot take the writers' file lock; relying on SQLite's"),
+    /// Starts the lock waiter unless it runs; `false` if no thread could be started.
+    fn start_waiter(&self) -> bool {
+        let mut waiter = self.waiter.lock().unwrap_or_else(PoisonError::into_inner);
+        if waiter.is_some() {
+            return true;
+        }
+        let shared = Arc::clone(&self.shared);
+        match std::thread::Builder::new()
+            .name("sqlretry-lock-waiter".into())
+            .spawn(move || shared.run_waiter())
+        {
+            Ok(handle) => {
+                *waiter = Some(handle);
+                true
+            }
+            Err(error) => {
+                tracing::debug!(%error, "cannot start the writers' lock waiter; relying on SQLite's lock");
+                false
+            }
         }
     }
 
@@ -104,15 +201,49 @@ impl ProcessLock {
 
     /// Lets the lock go if held.
     pub(crate) fn unlock(&self) {
-        let mut st = self.state();
+        let mut st = self.shared.state();
         if std::mem::take(&mut st.held) {
-            let _ = self.file.unlock();
+            let _ = self.shared.file.unlock();
         }
     }
 
-    /// Whether another process made this one wait for the lock within [`CONTENDED_MEMORY`].
+    /// Counts this process as contended for [`CONTENDED_MEMORY`] from now: another connection
+    /// made it wait for SQLite's lock.
+    pub(crate) fn note_contended(&self) {
+        self.shared.state().contended_until = Some(Instant::now() + CONTENDED_MEMORY);
+    }
+
+    /// Whether another process made this one wait for the lock (or for SQLite's, see
+    /// [`note_contended`](ProcessLock::note_contended)) within [`CONTENDED_MEMORY`].
     pub(crate) fn contended(&self) -> bool {
-        self.state().contended_until.is_some_and(|until| Instant::now() < until)
+        self.shared.state().contended_until.is_some_and(|until| Instant::now() < until)
+    }
+}
+
+impl Drop for ProcessLock {
+    /// Stops the lock waiter and joins it — unless it stays blocked in the kernel past
+    /// [`WAITER_JOIN_BOUND`] (behind a stopped holder): then it is left to exit by itself when
+    /// the lock reaches it, which it lets go at once.
+    fn drop(&mut self) {
+        let Some(handle) = self.waiter.get_mut().unwrap_or_else(PoisonError::into_inner).take() else {
+            return;
+        };
+        let shared = &*self.shared;
+        let mut st = shared.state();
+        st.closing = true;
+        st.wanted = false;
+        shared.changed.notify_all();
+        let until = Instant::now() + WAITER_JOIN_BOUND;
+        while !st.exited {
+            let now = Instant::now();
+            if now >= until {
+                tracing::debug!("the writers' lock waiter is blocked behind another process; not joined");
+                return;
+            }
+            st = shared.changed.wait_timeout(st, until - now).unwrap_or_else(PoisonError::into_inner).0;
+        }
+        drop(st);
+        let _ = handle.join();
     }
 }
 
@@ -122,5 +253,74 @@ pub(crate) struct Held<'a>(&'a ProcessLock);
 impl Drop for Held<'_> {
     fn drop(&mut self) {
         self.0.unlock();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Two `ProcessLock`s on one file are two open file descriptions: their `flock`s exclude each
+    // other exactly as two processes' do.
+    fn two(dir: &tempfile::TempDir) -> (ProcessLock, ProcessLock) {
+        let db = dir.path().join("a.db");
+        (ProcessLock::beside(&db).unwrap(), ProcessLock::beside(&db).unwrap())
+    }
+
+    fn held(lock: &ProcessLock) -> bool {
+        lock.shared.state().held
+    }
+
+    #[test]
+    fn a_wait_ends_at_its_deadline_and_a_lock_that_comes_later_is_let_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = two(&dir);
+        a.acquire_until(Instant::now());
+        assert!(held(&a));
+        b.acquire_until(Instant::now() + Duration::from_millis(20));
+        assert!(!held(&b), "the deadline ended the wait");
+        assert!(b.contended());
+        a.unlock();
+        // b's waiter gets the lock for nobody and lets it go: a takes it again (within its bound).
+        a.acquire_until(Instant::now() + Duration::from_secs(10));
+        assert!(held(&a), "the abandoned wait let the lock go");
+        a.unlock();
+    }
+
+    #[test]
+    fn a_waiter_is_woken_by_the_release() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = two(&dir);
+        a.acquire_until(Instant::now());
+        std::thread::scope(|s| {
+            let waiting = s.spawn(|| {
+                b.acquire_until(Instant::now() + Duration::from_secs(60));
+                let got = held(&b);
+                b.unlock();
+                got
+            });
+            // Let the waiter reach the kernel (not required for the outcome).
+            std::thread::sleep(Duration::from_millis(20));
+            a.unlock();
+            assert!(waiting.join().unwrap(), "the release handed the lock to the waiter");
+        });
+        a.acquire_until(Instant::now());
+        assert!(held(&a));
+    }
+
+    #[test]
+    fn dropping_a_lock_whose_waiter_is_blocked_does_not_wait_for_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = two(&dir);
+        a.acquire_until(Instant::now());
+        b.acquire_until(Instant::now() + Duration::from_millis(5));
+        assert!(!held(&b));
+        let started = Instant::now();
+        drop(b); // its waiter stays blocked behind `a`, which never lets go before the drop returns
+        assert!(started.elapsed() < Duration::from_secs(30), "the drop waited for the holder");
+        a.unlock();
+        // The left waiter gets the lock for nobody, lets it go and exits: `a` can take it again.
+        a.acquire_until(Instant::now() + Duration::from_secs(10));
+        assert!(held(&a));
     }
 }

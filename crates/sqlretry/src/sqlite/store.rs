@@ -141,10 +141,12 @@ impl StoreOptions {
 ///   held in a typed field and started on this store's own
 ///   write side by the first grouped write (its thread, `sqlretry-writer`, is joined when the last
 ///   clone of the store is dropped). Grouped writers of several processes also take turns through
-///   the writers' lock beside the database (`<db>.writer-lock`), tried without ever blocking in the
-///   kernel, within the same deadline. [`Store::write`] does not take it: its two system calls are a
-///   visible share of an uncontended write (BENCHMARKS.md, "One write path, one deadline"), for a
-///   shorter worst wait across processes but no more throughput.
+///   the writers' lock beside the database (`<db>.writer-lock`), waited for in the kernel (which
+///   wakes the next waiter when the holder lets go) within the same deadline. [`Store::write`]
+///   takes it only while writers of other processes contend (SQLite's lock or the writers' lock
+///   made this process wait within the last 100 ms): uncontended, its two system calls would cost
+///   a measurable share of a small write; contended, queuing in the kernel bounds the worst wait
+///   across processes, where polling `BEGIN IMMEDIATE` lets one process keep SQLite's lock.
 /// - **Read connections** are pooled: a read takes an idle one or opens one, and gives it back
 ///   (up to [`StoreOptions::with_idle_readers`] are kept). They are `query_only`.
 /// - No global state: the queue, pool and statistics live in the shared `Store` value.
@@ -302,9 +304,9 @@ impl Store {
             Retry::new(policy).named("sqlite.write").with_observer(&inner.write_stats).until(deadline).call(
                 || {
                     origin.attempt();
-                    inner
-                        .side
-                        .attempt(deadline, false, |conn| origin.body(f(conn)).map(|value| (value, true)))
+                    inner.side.attempt_when_contended(deadline, |conn| {
+                        origin.body(f(conn)).map(|value| (value, true))
+                    })
                 },
             ),
         )
