@@ -1,6 +1,6 @@
 //! The harness's error type: why a stress run stopped before it could report.
 
-use std::path::PathBuf;
+use std::path::Path;
 
 /// Why a stress run stopped.
 ///
@@ -24,25 +24,15 @@ pub enum StressError {
         /// What is wrong with it.
         message: String,
     },
-    /// A database operation outside the measured writes failed (setup, verification).
+    /// Setting the file up, verifying it afterwards, or writing the chart failed: what was being
+    /// done (with the file, for file system errors), and the SQLite or I/O error.
     #[error("{context}: {source}")]
-    Sqlite {
+    Setup {
         /// What was being done.
         context: String,
-        /// The SQLite error.
+        /// The SQLite or I/O error.
         #[source]
-        source: rusqlite::Error,
-    },
-    /// A file system operation failed.
-    #[error("{context} ({path}): {source}", path = path.display())]
-    Io {
-        /// What was being done.
-        context: &'static str,
-        /// The file involved.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A worker (thread, task or process) failed or reported something unreadable, or the
     /// PostgreSQL server could not be reached or set up.
@@ -66,7 +56,13 @@ impl StressError {
     /// Wraps a SQLite error with what was being done.
     pub(crate) fn sqlite(context: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> Self {
         let context = context.into();
-        move |source| Self::Sqlite { context, source }
+        move |source| Self::Setup { context, source: Box::new(source) }
+    }
+
+    /// Wraps an I/O error with what was being done to which file.
+    pub(crate) fn io(context: &str, path: &Path) -> impl FnOnce(std::io::Error) -> Self {
+        let context = format!("{context} ({})", path.display());
+        move |source| Self::Setup { context, source: Box::new(source) }
     }
 
     /// Whether the error is bad usage (a wrong setting) rather than a failure while running.

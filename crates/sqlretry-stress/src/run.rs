@@ -58,13 +58,10 @@ pub fn run(settings: &Settings) -> Result<Outcome, StressError> {
     let (db, _tempdir) = match &settings.db {
         Some(db) => (db.clone(), None),
         None => {
-            let dir = tempfile::Builder::new().prefix("sqlretry-stress-").tempdir().map_err(|source| {
-                StressError::Io {
-                    context: "creating a temporary directory",
-                    path: std::env::temp_dir(),
-                    source,
-                }
-            })?;
+            let dir = tempfile::Builder::new()
+                .prefix("sqlretry-stress-")
+                .tempdir()
+                .map_err(StressError::io("creating a temporary directory", &std::env::temp_dir()))?;
             let db = dir.path().join("stress.db");
             if settings.keep {
                 let kept = dir.keep();
@@ -102,11 +99,7 @@ pub fn run(settings: &Settings) -> Result<Outcome, StressError> {
         println!("{}", verdict::verdict(&reports));
     }
     if let Some(path) = &settings.chart {
-        std::fs::write(path, chart::svg(&reports)).map_err(|source| StressError::Io {
-            context: "writing the chart",
-            path: path.clone(),
-            source,
-        })?;
+        std::fs::write(path, chart::svg(&reports)).map_err(StressError::io("writing the chart", path))?;
     }
     Ok(if report::all_good(&reports) { Outcome::Clean } else { Outcome::Failed })
 }

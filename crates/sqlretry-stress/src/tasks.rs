@@ -4,7 +4,8 @@
 //! A task awaits the library's async write where the strategy has one ([`Strategy::write_async`]:
 //! the Writer's `submit_async`); every other strategy (the Store's `write` and `write_grouped`,
 //! the plain ones, the Writer's ingest) runs its blocking write on tokio's blocking pool
-//! (`spawn_blocking`), as a service must to keep the runtime's workers free (DESIGN.md §3.10).
+//! (`spawn_blocking`), as a service must: a blocking write on a runtime worker stalls every other
+//! task scheduled there, and with 2 workers two such writes stall the whole runtime.
 //!
 //! # Design
 //! `run_tasks` owns the runtime ([`RUNTIME_WORKERS`] worker threads named `stress-runtime`): it
