@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::cmd::stress::strategy::StrategyKind;
+use sqlretry_stress::StrategyKind;
 
 /// Writes to SQLite that survive concurrency.
 ///
@@ -35,9 +35,9 @@ pub enum Command {
     /// List or replay the writer's dead letters (ingest batches that exhausted their retries).
     #[command(subcommand)]
     DeadLetters(DeadLettersCommand),
-    /// Spec 002's tick store as a service: WebSocket and HTTP ingest acknowledged after commit.
+    /// The tick store as a service: WebSocket and HTTP ingest acknowledged after commit.
     Serve(ServeArgs),
-    /// Spec 002's load test against a running `serve`: N connections × R ticks/s × D.
+    /// The tick store's load test against a running `serve`: N connections × R ticks/s × D.
     Load(LoadArgs),
     /// Internal: one worker process of `stress --mode processes`.
     #[command(name = "__worker", hide = true)]
@@ -53,30 +53,38 @@ pub enum StrategyArg {
     One(StrategyKind),
 }
 
-/// Parses `--strategy`: `all`, or a [`StrategyKind`] by the name (and help) its `ValueEnum`
-/// gives it, so the strategies are listed once, in [`StrategyKind`].
+impl StrategyArg {
+    /// The strategies this selects, in the order they run.
+    pub fn strategies(self) -> Vec<StrategyKind> {
+        match self {
+            StrategyArg::All => StrategyKind::ALL.to_vec(),
+            StrategyArg::One(kind) => vec![kind],
+        }
+    }
+}
+
+/// Parses `--strategy`: `all`, or a [`StrategyKind`] by its name (and help), so the strategies
+/// are listed once, in [`StrategyKind`].
 fn strategy_parser() -> impl TypedValueParser<Value = StrategyArg> {
     let all = PossibleValue::new("all").help("Every implemented strategy, in sequence, on the same file");
-    let kinds = StrategyKind::value_variants().iter().filter_map(ValueEnum::to_possible_value);
+    let kinds = StrategyKind::ALL.map(|kind| PossibleValue::new(kind.name()).help(kind.about()));
     PossibleValuesParser::new(std::iter::once(all).chain(kinds))
-        .map(|name| StrategyKind::from_str(&name, false).map_or(StrategyArg::All, StrategyArg::One))
+        .map(|name| StrategyKind::from_name(&name).map_or(StrategyArg::All, StrategyArg::One))
 }
 
 /// The kind of operation each worker repeats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum WorkloadArg {
-    /// State-store saves (spec 001): SELECT a counter, INSERT OR REPLACE a key, UPDATE the counter.
+    /// State-store saves: SELECT a counter, INSERT OR REPLACE a key, UPDATE the counter.
     Kv,
-    /// Batched tick inserts (spec 002): INSERT OR IGNORE a batch on (symbol, ts).
+    /// Batched tick inserts: INSERT OR IGNORE a batch on (symbol, ts).
     Ticks,
-    /// Spec 004's parser worker: read an entry, slow work outside any transaction, write if unchanged.
+    /// A parser worker: read an entry, slow work outside any transaction, write if unchanged.
     Entries,
 }
 
 /// How the writers are spread over the operating system.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ModeArg {
     /// Writer threads inside this process.
     Threads,
@@ -295,6 +303,12 @@ mod tests {
             assert_eq!(parse(kind.name()).expect("a kind's name"), StrategyArg::One(kind));
         }
         assert!(parse("fastest").is_err());
+    }
+
+    #[test]
+    fn all_runs_every_strategy_in_order() {
+        assert_eq!(StrategyArg::All.strategies(), StrategyKind::ALL.to_vec());
+        assert_eq!(StrategyArg::One(StrategyKind::Writer).strategies(), vec![StrategyKind::Writer]);
     }
 
     #[test]

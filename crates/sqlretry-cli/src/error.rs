@@ -46,6 +46,9 @@ pub enum CliError {
     /// A worker process failed or reported something unreadable.
     #[error("worker process: {0}")]
     Worker(String),
+    /// The stress harness stopped (its usage errors exit 2, like the command's own).
+    #[error(transparent)]
+    Stress(sqlretry_stress::StressError),
     /// `serve` or `load` failed at run time (a socket, the runtime, a drain past its deadline).
     #[error("{0}")]
     Service(String),
@@ -75,6 +78,7 @@ impl CliError {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Self::Usage { .. } => ExitCode::from(2),
+            Self::Stress(error) if error.is_usage() => ExitCode::from(2),
             _ => ExitCode::from(1),
         }
     }

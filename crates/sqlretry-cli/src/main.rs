@@ -1,16 +1,17 @@
-//! The `sqlretry` command-line tool: stress runs that compare write strategies on real SQLite
-//! contention, `doctor` for a database file, `dead-letters list|replay` for the writer's dead
-//! letters, and `serve` / `load`: spec 002's tick store as a service and its load test.
+//! The `sqlretry` command-line tool. The product commands: `doctor` for a database file,
+//! `dead-letters list|replay` for the writer's dead letters, and `serve` / `load`: the tick store
+//! as a service and its load test. The benchmark: `stress` (the default), which compares write
+//! strategies on real SQLite contention; its harness is the `sqlretry-stress` crate.
 //!
-//! Thin by design (ripgrep style): raw flags ([`args`]) → a command ([`cmd`]) → an [`ExitCode`]:
-//! 0 success, 1 a sqlretry strategy lost or failed writes (or a check failed), 2 bad usage.
+//! Thin by design (ripgrep style): raw flags ([`args`]) → validated settings → a command ([`cmd`])
+//! → an [`ExitCode`]: 0 success, 1 a sqlretry strategy lost or failed writes (or a check failed),
+//! 2 bad usage.
 
 mod args;
 mod cmd;
 mod error;
 mod prometheus;
 mod settings;
-mod sqlite_codes;
 
 use std::process::ExitCode;
 
@@ -44,8 +45,6 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Some(Command::DeadLetters(command)) => cmd::dead_letters::run(command),
         Some(Command::Serve(args)) => cmd::serve::run(args),
         Some(Command::Load(args)) => cmd::load::run(args),
-        Some(Command::Worker(args)) => {
-            cmd::stress::process::worker_main(&args.order).map(|()| ExitCode::SUCCESS)
-        }
+        Some(Command::Worker(args)) => cmd::stress::worker(&args.order),
     }
 }

@@ -1,4 +1,5 @@
-//! The subcommands.
+//! The subcommands: the product commands (`serve`, `load`, `doctor`, `dead-letters`) and
+//! `stress`, the thin entry to the benchmark harness (the `sqlretry-stress` crate).
 
 pub mod dead_letters;
 pub mod doctor;

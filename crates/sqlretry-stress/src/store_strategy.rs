@@ -5,32 +5,31 @@
 use std::path::PathBuf;
 
 use rusqlite::Connection;
+use sqlretry::config::Config;
 use sqlretry::sqlite::{Store, StoreOptions};
 
-use super::open_once::{OpenOnce, misuse, sqlite_error};
-use super::strategy::{Op, OpFailure, OpOutcome, Opener, Strategy, open_connection};
-use crate::settings::load_config;
+use crate::open_once::{OpenOnce, misuse, sqlite_error};
+use crate::strategy::{Op, OpFailure, OpOutcome, Opener, Strategy, open_connection};
 
 /// Opens one [`Store`] per process, shared by its worker threads (its write queue is what keeps
 /// them from fighting over SQLite's lock), and a plain read connection per worker.
 pub struct StoreOpener {
     db: PathBuf,
-    config: Option<PathBuf>,
+    config: Config,
     store: OpenOnce<Store>,
     grouped: bool,
 }
 
 impl StoreOpener {
-    /// An opener for `db`, configured by `config` (and the environment) when first used; its
-    /// workers write through [`Store::write_grouped`] when `grouped`.
-    pub fn new(db: PathBuf, config: Option<PathBuf>, grouped: bool) -> Self {
+    /// An opener for `db`, configured by `config` when first used; its workers write through [`Store::write_grouped`] when `grouped`.
+    pub fn new(db: PathBuf, config: Config, grouped: bool) -> Self {
         StoreOpener { db, config, store: OpenOnce::new(), grouped }
     }
 
     fn store(&self) -> rusqlite::Result<Store> {
         self.store.get_or_open(|| {
-            let config = load_config(self.config.as_deref()).map_err(|e| misuse(e.to_string()))?;
-            let options = StoreOptions::from_config(&config).map_err(|e| misuse(e.to_string()))?;
+            let config = &self.config;
+            let options = StoreOptions::from_config(config).map_err(|e| misuse(e.to_string()))?;
             Store::open_with(&self.db, options).map_err(sqlretry::sqlite::OpenError::into_sqlite_error)
         })
     }

@@ -24,12 +24,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
+use sqlretry::config::Config;
 use sqlretry::writer::{IngestOptions, WriteError, Writer, WriterOptions};
 
-use super::open_once::{OpenOnce, misuse, sqlite_error};
-use super::strategy::{Op, OpFailure, OpOutcome, Opener, Strategy, Ticket, WriteFuture, open_connection};
-use super::ticks::{TickBatch, TickRow};
-use crate::settings::load_config;
+use crate::open_once::{OpenOnce, misuse, sqlite_error};
+use crate::strategy::{Op, OpFailure, OpOutcome, Opener, Strategy, Ticket, WriteFuture, open_connection};
+use crate::ticks::{TickBatch, TickRow};
 
 /// The longest an operation waits for its appended ticks to be flushed.
 const FLUSH_ACK_TIMEOUT: Duration = Duration::from_secs(60);
@@ -72,21 +72,21 @@ impl FlushWatch {
 /// joined) when the opener is dropped after every worker finished.
 pub struct WriterOpener {
     db: PathBuf,
-    config: Option<PathBuf>,
+    config: Config,
     shared: OpenOnce<Shared>,
 }
 
 impl WriterOpener {
-    /// An opener for `db`, configured by `config` (and the environment) when first used.
-    pub fn new(db: PathBuf, config: Option<PathBuf>) -> Self {
+    /// An opener for `db`, configured by `config` when first used.
+    pub fn new(db: PathBuf, config: Config) -> Self {
         WriterOpener { db, config, shared: OpenOnce::new() }
     }
 
     fn shared(&self) -> rusqlite::Result<Shared> {
         self.shared.get_or_open(|| {
-            let config = load_config(self.config.as_deref()).map_err(|e| misuse(e.to_string()))?;
-            let options = WriterOptions::from_config(&config).map_err(|e| misuse(e.to_string()))?;
-            let ingest = IngestOptions::from_config(&config).map_err(|e| misuse(e.to_string()))?;
+            let config = &self.config;
+            let options = WriterOptions::from_config(config).map_err(|e| misuse(e.to_string()))?;
+            let ingest = IngestOptions::from_config(config).map_err(|e| misuse(e.to_string()))?;
             let writer = Writer::open_with(&self.db, options).map_err(|e| misuse(e.to_string()))?;
             let interval = ingest.interval();
             let ingest = writer.ingest::<TickRow>(ingest);

@@ -13,12 +13,14 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use sqlretry::config::Config;
 
-use super::rng::SplitMix64;
-use super::strategy::{OpFailure, OpOutcome, Opener, StrategyKind, StrategySettings, Ticket};
-use super::workload::{OpContext, Prepared, Workload};
-use crate::error::CliError;
-use crate::sqlite_codes;
+use crate::error::StressError;
+use crate::report::Latency;
+use crate::rng::SplitMix64;
+use crate::strategy::{NamedError, OpFailure, OpOutcome, Opener, StrategySettings, Ticket};
+use crate::strategy_kind::StrategyKind;
+use crate::workload::{OpContext, Prepared, Workload};
 
 /// Everything a process needs to run its share of one strategy run (sent to worker processes as JSON).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -31,8 +33,8 @@ pub struct WorkOrder {
     pub workload: Workload,
     /// The database file.
     pub db: PathBuf,
-    /// `--config`, passed through to the strategy.
-    pub config: Option<PathBuf>,
+    /// The library's configuration, passed through to the strategy.
+    pub config: Config,
     /// Number of the first worker in this process (worker numbers are unique across processes).
     pub first_worker: u64,
     /// Worker threads in this process.
@@ -115,7 +117,7 @@ impl Tally {
     }
 
     /// Counts one write that took `latency` and ended with `result`.
-    pub fn record(&mut self, latency: Duration, result: Result<OpOutcome, OpFailure>) {
+    pub fn record<E: NamedError>(&mut self, latency: Duration, result: Result<OpOutcome, OpFailure<E>>) {
         let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
         self.latency_us.saturating_record(micros.max(1));
         match result {
@@ -129,10 +131,24 @@ impl Tally {
     }
 
     /// Counts one failed operation.
-    pub fn fail(&mut self, error: &rusqlite::Error, retries: u32) {
+    pub fn fail<E: NamedError>(&mut self, error: &E, retries: u32) {
         self.failed += 1;
         self.retries += u64::from(retries);
-        *self.errors.entry(sqlite_codes::error_name(error)).or_default() += 1;
+        *self.errors.entry(error.error_name()).or_default() += 1;
+    }
+
+    /// The percentiles of the recorded latencies (all 0 when nothing was recorded).
+    pub fn latency(&self) -> Latency {
+        let h = &self.latency_us;
+        if h.is_empty() {
+            return Latency { p50: 0, p95: 0, p99: 0, max: 0 };
+        }
+        Latency {
+            p50: h.value_at_quantile(0.50),
+            p95: h.value_at_quantile(0.95),
+            p99: h.value_at_quantile(0.99),
+            max: h.max(),
+        }
     }
 }
 
@@ -190,9 +206,9 @@ pub fn new_histogram() -> Histogram<u64> {
 ///
 /// # Errors
 /// A worker thread panicked.
-pub fn run_workers(order: &WorkOrder, mut on_tick: impl FnMut(u64)) -> Result<Tally, CliError> {
+pub fn run_workers(order: &WorkOrder, mut on_tick: impl FnMut(u64)) -> Result<Tally, StressError> {
     let settings = StrategySettings { db: order.db.clone(), config: order.config.clone() };
-    let opener = order.strategy.opener(&settings);
+    let opener = crate::strategy::opener(order.strategy, &settings);
     let writers = order.writers.max(1);
     let gate = StartGate::default();
     let progress = AtomicU64::new(0);
@@ -221,7 +237,7 @@ pub fn run_workers(order: &WorkOrder, mut on_tick: impl FnMut(u64)) -> Result<Ta
                 Err(e) => {
                     // Release the spawned workers without running; the scope joins them.
                     gate.open(false);
-                    return Err(CliError::Worker(format!("cannot spawn a worker thread: {e}")));
+                    return Err(StressError::Worker(format!("cannot spawn a worker thread: {e}")));
                 }
             }
         }
@@ -250,7 +266,7 @@ pub fn run_workers(order: &WorkOrder, mut on_tick: impl FnMut(u64)) -> Result<Ta
         }
         total.wall = span.map(|(s, f)| f.saturating_duration_since(s)).unwrap_or_default();
         if panicked {
-            return Err(CliError::Worker("a worker thread panicked".to_owned()));
+            return Err(StressError::Worker("a worker thread panicked".to_owned()));
         }
         Ok(total)
     })
@@ -355,7 +371,7 @@ impl WorkerJob<'_> {
     }
 
     /// Runs the operations on an opened strategy (or fails them all when opening failed).
-    fn operate(&self, opened: rusqlite::Result<Box<dyn super::strategy::Strategy>>) -> Tally {
+    fn operate(&self, opened: rusqlite::Result<Box<dyn crate::strategy::Strategy>>) -> Tally {
         let mut tally = Tally::new();
         let mut strategy = match opened {
             Ok(strategy) => strategy,

@@ -10,22 +10,30 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::Duration;
 
-use super::worker::{Tally, WorkOrder, run_workers};
-use crate::error::CliError;
+use crate::error::StressError;
+use crate::worker::{Tally, WorkOrder, run_workers};
 
-/// The hidden subcommand worker processes run.
+/// The hidden subcommand worker processes run: the command must route
+/// `WORKER_SUBCOMMAND --order JSON` to [`worker_main`].
 pub const WORKER_SUBCOMMAND: &str = "__worker";
 
 /// Child side: runs the order given as JSON and prints the tally as one JSON line.
 ///
+/// # Examples
+///
+/// ```
+/// let err = sqlretry_stress::worker_main("{}").expect_err("not a work order");
+/// assert!(err.is_usage());
+/// ```
+///
 /// # Errors
 /// The order is unreadable, or the run failed.
-pub fn worker_main(order_json: &str) -> Result<(), CliError> {
+pub fn worker_main(order_json: &str) -> Result<(), StressError> {
     let order: WorkOrder = serde_json::from_str(order_json)
-        .map_err(|e| CliError::usage("--order", format!("not a valid work order: {e}")))?;
+        .map_err(|e| StressError::usage("--order", format!("not a valid work order: {e}")))?;
     let tally = run_workers(&order, |_| {})?;
     let line = serde_json::to_string(&tally)
-        .map_err(|e| CliError::Worker(format!("cannot encode the tally: {e}")))?;
+        .map_err(|e| StressError::Worker(format!("cannot encode the tally: {e}")))?;
     println!("{line}");
     Ok(())
 }
@@ -36,13 +44,13 @@ pub fn worker_main(order_json: &str) -> Result<(), CliError> {
 ///
 /// # Errors
 /// A process could not start, failed, or printed no readable tally.
-pub fn run_processes(orders: &[WorkOrder], mut on_tick: impl FnMut()) -> Result<Tally, CliError> {
+pub fn run_processes(orders: &[WorkOrder], mut on_tick: impl FnMut()) -> Result<Tally, StressError> {
     let exe = std::env::current_exe()
-        .map_err(|e| CliError::Worker(format!("cannot find this program's path: {e}")))?;
+        .map_err(|e| StressError::Worker(format!("cannot find this program's path: {e}")))?;
     let mut children = Vec::with_capacity(orders.len());
     for order in orders {
         let json = serde_json::to_string(order)
-            .map_err(|e| CliError::Worker(format!("cannot encode a work order: {e}")))?;
+            .map_err(|e| StressError::Worker(format!("cannot encode a work order: {e}")))?;
         let spawned = Command::new(&exe)
             .arg(WORKER_SUBCOMMAND)
             .arg("--order")
@@ -55,7 +63,7 @@ pub fn run_processes(orders: &[WorkOrder], mut on_tick: impl FnMut()) -> Result<
             Ok(child) => children.push(child),
             Err(e) => {
                 reap(children);
-                return Err(CliError::Worker(format!("cannot start a worker process: {e}")));
+                return Err(StressError::Worker(format!("cannot start a worker process: {e}")));
             }
         }
     }
@@ -98,14 +106,14 @@ pub fn run_processes(orders: &[WorkOrder], mut on_tick: impl FnMut()) -> Result<
 }
 
 /// Waits for a finished child and parses the JSON line it printed.
-fn collect(child: &mut Child, out: std::io::Result<String>) -> Result<Tally, CliError> {
-    let out = out.map_err(|e| CliError::Worker(format!("reading its output: {e}")))?;
-    let status = child.wait().map_err(|e| CliError::Worker(format!("waiting for it: {e}")))?;
+fn collect(child: &mut Child, out: std::io::Result<String>) -> Result<Tally, StressError> {
+    let out = out.map_err(|e| StressError::Worker(format!("reading its output: {e}")))?;
+    let status = child.wait().map_err(|e| StressError::Worker(format!("waiting for it: {e}")))?;
     if !status.success() {
-        return Err(CliError::Worker(format!("exited with {status}")));
+        return Err(StressError::Worker(format!("exited with {status}")));
     }
     let line = out.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
-    serde_json::from_str(line).map_err(|e| CliError::Worker(format!("unreadable report {line:?}: {e}")))
+    serde_json::from_str(line).map_err(|e| StressError::Worker(format!("unreadable report {line:?}: {e}")))
 }
 
 /// Kills and waits for children after a failed start, so none is left running.

@@ -18,7 +18,7 @@ pub fn error_name(error: &rusqlite::Error) -> String {
 }
 
 /// Whether an error is a lock conflict (SQLITE_BUSY or SQLITE_LOCKED, any extended code): what
-/// spec 000's hand-written retry retries.
+/// the `seed-retry` strategy's hand-written retry retries.
 pub fn is_busy_or_locked(error: &rusqlite::Error) -> bool {
     error.classify().is_retryable()
 }

@@ -4,7 +4,8 @@
 //! A task awaits the library's async write where the strategy has one ([`Strategy::write_async`]:
 //! the Writer's `submit_async`); every other strategy (the Store's `write` and `write_grouped`,
 //! the plain ones, the Writer's ingest) runs its blocking write on tokio's blocking pool
-//! (`spawn_blocking`), as a service must to keep the runtime's workers free (DESIGN.md §3.10).
+//! (`spawn_blocking`), as a service must: a blocking write on a runtime worker stalls every other
+//! task scheduled there, and with 2 workers two such writes stall the whole runtime.
 //!
 //! # Design
 //! `run_tasks` owns the runtime ([`RUNTIME_WORKERS`] worker threads named `stress-runtime`): it
@@ -15,11 +16,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::strategy::{Strategy, StrategySettings};
-use super::worker::{Tally, WorkOrder, more, op_context, unopened};
-use super::workload::Prepared;
-use crate::args::WorkloadArg;
-use crate::error::CliError;
+use crate::error::StressError;
+use crate::strategy::{Strategy, StrategySettings};
+use crate::worker::{Tally, WorkOrder, more, op_context, unopened};
+use crate::workload::Prepared;
+use crate::workload::WorkloadKind;
 
 /// Worker threads of the runtime the tasks share (a small service's runtime on a 2-core machine).
 pub const RUNTIME_WORKERS: usize = 2;
@@ -32,15 +33,15 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 ///
 /// # Errors
 /// The runtime could not start, or a task panicked.
-pub fn run_tasks(order: &WorkOrder, mut on_tick: impl FnMut(u64)) -> Result<Tally, CliError> {
+pub fn run_tasks(order: &WorkOrder, mut on_tick: impl FnMut(u64)) -> Result<Tally, StressError> {
     let settings = StrategySettings { db: order.db.clone(), config: order.config.clone() };
-    let opener = order.strategy.opener(&settings);
+    let opener = crate::strategy::opener(order.strategy, &settings);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(RUNTIME_WORKERS)
         .thread_name("stress-runtime")
         .enable_all()
         .build()
-        .map_err(|e| CliError::Worker(format!("cannot start the tokio runtime: {e}")))?;
+        .map_err(|e| StressError::Worker(format!("cannot start the tokio runtime: {e}")))?;
     let tasks = u64::from(order.writers.max(1));
     let progress = Arc::new(AtomicU64::new(0));
     let entries = order.workload.entries_for(order.total_writers);
@@ -80,7 +81,7 @@ pub fn run_tasks(order: &WorkOrder, mut on_tick: impl FnMut(u64)) -> Result<Tall
     total.wall = started.elapsed();
     runtime.shutdown_timeout(SHUTDOWN_TIMEOUT);
     if panicked {
-        return Err(CliError::Worker("a stress task panicked".to_owned()));
+        return Err(StressError::Worker("a stress task panicked".to_owned()));
     }
     Ok(total)
 }
@@ -106,7 +107,7 @@ impl TaskJob {
         let deadline = self.order.duration.map(|d| Instant::now() + d);
         let mut ctx = op_context(&self.order, self.worker, self.entries);
         // The `entries` workload reads and does its slow work before the write: blocking calls.
-        let blocking_prepare = self.order.workload.kind == WorkloadArg::Entries;
+        let blocking_prepare = self.order.workload.kind == WorkloadKind::Entries;
         while more(deadline, ctx.seq, self.ops) {
             tally.attempted += 1;
             let prepared = if blocking_prepare {

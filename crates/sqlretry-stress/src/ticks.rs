@@ -6,7 +6,7 @@ use std::sync::Arc;
 use rusqlite::types::Value;
 use rusqlite::{Connection, params_from_iter};
 
-use super::strategy::TxBody;
+use crate::strategy::TxBody;
 
 /// One operation of the `ticks` workload: `len` consecutive ticks of `symbol` from `first_ts`.
 #[derive(Debug, Clone)]

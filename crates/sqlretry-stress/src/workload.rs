@@ -8,16 +8,62 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::rng::SplitMix64;
-use super::strategy::{Op, OpFailure, Strategy};
-use super::ticks::TickBatch;
-use crate::args::WorkloadArg;
+use crate::rng::SplitMix64;
+use crate::strategy::{Op, OpFailure, Strategy};
+use crate::ticks::TickBatch;
+
+/// The kind of operation each worker repeats.
+///
+/// # Examples
+///
+/// ```
+/// use sqlretry_stress::WorkloadKind;
+///
+/// assert_eq!(WorkloadKind::Entries.name(), "entries");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum WorkloadKind {
+    /// State-store saves: SELECT a counter, INSERT OR REPLACE a key, UPDATE the counter.
+    Kv,
+    /// Batched tick inserts: INSERT OR IGNORE a batch on (symbol, ts).
+    Ticks,
+    /// A parser worker: read an entry, slow work outside any transaction, write if unchanged.
+    Entries,
+}
+
+impl WorkloadKind {
+    /// The name on the command line and in reports.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(sqlretry_stress::WorkloadKind::Kv.name(), "kv");
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Kv => "kv",
+            Self::Ticks => "ticks",
+            Self::Entries => "entries",
+        }
+    }
+}
 
 /// A workload with its parameters.
+///
+/// # Examples
+///
+/// ```
+/// use sqlretry_stress::{Workload, WorkloadKind};
+///
+/// let ticks = Workload { kind: WorkloadKind::Ticks, batch: 50, work_ms: 1 };
+/// assert_eq!(ticks.name(), "ticks");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Workload {
     /// Which workload.
-    pub kind: WorkloadArg,
+    pub kind: WorkloadKind,
     /// `ticks`: ticks per batch.
     pub batch: u32,
     /// `entries`: slow work outside the transaction, in milliseconds.
@@ -43,24 +89,20 @@ pub struct OpContext {
 pub enum Prepared {
     /// Write this.
     Write(Op),
-    /// A step before the write failed (e.g. spec 004's read).
+    /// A step before the write failed (e.g. the `entries` workload's read).
     Failed(OpFailure),
 }
 
 impl Workload {
     /// The name on the command line.
     pub fn name(&self) -> &'static str {
-        match self.kind {
-            WorkloadArg::Kv => "kv",
-            WorkloadArg::Ticks => "ticks",
-            WorkloadArg::Entries => "entries",
-        }
+        self.kind.name()
     }
 
     /// Entries seeded for a run with `workers` writers (`entries` workload; 0 otherwise).
     pub fn entries_for(&self, workers: u64) -> u64 {
         match self.kind {
-            WorkloadArg::Entries => (workers * 16).max(64),
+            WorkloadKind::Entries => (workers * 16).max(64),
             _ => 0,
         }
     }
@@ -71,18 +113,18 @@ impl Workload {
     /// The DDL failed.
     pub fn create_schema(&self, conn: &Connection) -> rusqlite::Result<()> {
         conn.execute_batch(match self.kind {
-            WorkloadArg::Kv => {
+            WorkloadKind::Kv => {
                 "CREATE TABLE IF NOT EXISTS kv (run_id INTEGER NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
                      PRIMARY KEY (run_id, key));
                  CREATE TABLE IF NOT EXISTS kv_counter (run_id INTEGER NOT NULL, writer INTEGER NOT NULL,
                      n INTEGER NOT NULL, PRIMARY KEY (run_id, writer));"
             }
-            WorkloadArg::Ticks => {
+            WorkloadKind::Ticks => {
                 "CREATE TABLE IF NOT EXISTS ticks (run_id INTEGER NOT NULL, symbol TEXT NOT NULL,
                      ts INTEGER NOT NULL, bid REAL NOT NULL, ask REAL NOT NULL,
                      PRIMARY KEY (run_id, symbol, ts));"
             }
-            WorkloadArg::Entries => {
+            WorkloadKind::Entries => {
                 "CREATE TABLE IF NOT EXISTS entries (run_id INTEGER NOT NULL, id INTEGER NOT NULL,
                      version INTEGER NOT NULL, result TEXT, PRIMARY KEY (run_id, id));"
             }
@@ -95,15 +137,15 @@ impl Workload {
     /// An insert failed.
     pub fn seed_run(&self, conn: &Connection, run_id: i64, workers: u64) -> rusqlite::Result<()> {
         match self.kind {
-            WorkloadArg::Kv => {
+            WorkloadKind::Kv => {
                 let mut stmt =
                     conn.prepare("INSERT OR IGNORE INTO kv_counter (run_id, writer, n) VALUES (?1, ?2, 0)")?;
                 for writer in 0..workers {
                     stmt.execute(params![run_id, to_i64(writer)])?;
                 }
             }
-            WorkloadArg::Ticks => {}
-            WorkloadArg::Entries => {
+            WorkloadKind::Ticks => {}
+            WorkloadKind::Entries => {
                 let mut stmt = conn.prepare(
                     "INSERT OR IGNORE INTO entries (run_id, id, version, result) VALUES (?1, ?2, 0, NULL)",
                 )?;
@@ -121,9 +163,9 @@ impl Workload {
     /// The query failed.
     pub fn count_units(&self, conn: &Connection, run_id: i64) -> rusqlite::Result<u64> {
         let sql = match self.kind {
-            WorkloadArg::Kv => "SELECT COUNT(*) FROM kv WHERE run_id = ?1",
-            WorkloadArg::Ticks => "SELECT COUNT(*) FROM ticks WHERE run_id = ?1",
-            WorkloadArg::Entries => "SELECT COALESCE(SUM(version), 0) FROM entries WHERE run_id = ?1",
+            WorkloadKind::Kv => "SELECT COUNT(*) FROM kv WHERE run_id = ?1",
+            WorkloadKind::Ticks => "SELECT COUNT(*) FROM ticks WHERE run_id = ?1",
+            WorkloadKind::Entries => "SELECT COALESCE(SUM(version), 0) FROM entries WHERE run_id = ?1",
         };
         let n: i64 = conn.query_row(sql, [run_id], |row| row.get(0))?;
         Ok(u64::try_from(n).unwrap_or(0))
@@ -136,7 +178,7 @@ impl Workload {
         let run_id = ctx.run_id;
         let worker = to_i64(ctx.worker);
         match self.kind {
-            WorkloadArg::Kv => {
+            WorkloadKind::Kv => {
                 let key = format!("w{}-{}", ctx.worker, ctx.seq);
                 let value = ctx.rng.hex(100);
                 // Statements are cached per connection, as a real application would do.
@@ -152,7 +194,7 @@ impl Workload {
                     Ok(rows as u64)
                 })))
             }
-            WorkloadArg::Ticks => {
+            WorkloadKind::Ticks => {
                 let batch = u64::from(self.batch);
                 Prepared::Write(Op::Ticks(TickBatch {
                     run_id,
@@ -162,7 +204,7 @@ impl Workload {
                     len: batch,
                 }))
             }
-            WorkloadArg::Entries => {
+            WorkloadKind::Entries => {
                 let id = to_i64(ctx.rng.below(ctx.entries));
                 let seen = strategy
                     .reader()
@@ -177,7 +219,7 @@ impl Workload {
                     Ok(None) => return Prepared::Write(Op::Tx(Arc::new(|_: &Connection| Ok(0)))),
                     Err(error) => return Prepared::Failed(OpFailure { error, retries: 0 }),
                 };
-                // The slow work (an LLM call in spec 004) happens outside any transaction.
+                // The slow work (a parser's model call, say) happens outside any transaction.
                 thread::sleep(Duration::from_millis(self.work_ms));
                 let result = format!("parsed by worker {worker} op {}", ctx.seq);
                 Prepared::Write(Op::Tx(Arc::new(move |conn: &Connection| {
@@ -189,7 +231,7 @@ impl Workload {
                         )
                         .optional()?;
                     if now != Some(seen) {
-                        // Changed or deleted meanwhile: skip the write (spec 004), no error.
+                        // Changed or deleted meanwhile: skip the write, no error: the entry is someone else's now.
                         tracing::debug!(id, seen, ?now, "entry changed during slow work; write skipped");
                         return Ok(0);
                     }
@@ -217,7 +259,7 @@ mod tests {
     #[test]
     fn schema_seed_and_count_on_memory_db() {
         let conn = Connection::open_in_memory().expect("open");
-        for kind in [WorkloadArg::Kv, WorkloadArg::Ticks, WorkloadArg::Entries] {
+        for kind in [WorkloadKind::Kv, WorkloadKind::Ticks, WorkloadKind::Entries] {
             let w = Workload { kind, batch: 5, work_ms: 0 };
             w.create_schema(&conn).expect("schema");
             w.create_schema(&conn).expect("schema twice");

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::report::{RunReport, ms, pct, thousands};
+use crate::report::{RunReport, ms, pct, thousands};
 
 /// The trade-offs in a sentence: who loses writes, who is fastest with zero failures, and whose
 /// worst wait is how much longer than another clean strategy's.
@@ -87,9 +87,9 @@ fn ratio(a: f64, b: f64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::report::tests::sample;
-    use super::super::strategy::StrategyKind;
     use super::*;
+    use crate::report::tests::sample;
+    use crate::strategy_kind::StrategyKind;
 
     #[test]
     fn verdict_names_the_trade_offs() {

@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::report::{RunReport, ms, pct, thousands};
+use crate::report::{RunReport, ms, pct, thousands};
 
 /// Width of the whole picture, in pixels.
 const WIDTH: f64 = 1320.0;
@@ -82,7 +82,7 @@ fn decade_label(exp: i32) -> String {
 fn setup(r: &RunReport) -> String {
     let who = match r.mode {
         "processes" => format!("{} processes × {} writers", r.processes, r.writers),
-        "tasks" => format!("{} tokio tasks on {} runtime workers", r.writers, super::tasks::RUNTIME_WORKERS),
+        "tasks" => format!("{} tokio tasks on {} runtime workers", r.writers, crate::tasks::RUNTIME_WORKERS),
         _ => format!("{} writer threads", r.writers),
     };
     format!("sqlretry stress · workload {} · {who}", r.workload)
@@ -241,9 +241,9 @@ fn row(out: &mut String, top: f64, r: &RunReport, axis: &LogAxis, fastest: f64) 
 
 #[cfg(test)]
 mod tests {
-    use super::super::report::tests::sample;
-    use super::super::strategy::StrategyKind;
     use super::*;
+    use crate::report::tests::sample;
+    use crate::strategy_kind::StrategyKind;
 
     #[test]
     fn svg_names_every_strategy_and_escapes() {

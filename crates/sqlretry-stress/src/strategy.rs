@@ -1,16 +1,18 @@
-//! Write strategies: one way of running a write transaction, one instance per worker thread.
+//! Write strategies: one way of running a write transaction, one instance per worker. One trait,
+//! [`Strategy`], over a [`Database`]: the SQLite strategies below and in `store_strategy.rs` /
+//! `writer_strategy.rs`, the PostgreSQL ones in `postgres/strategy.rs`.
 //!
 //! # Adding a strategy
 //! A strategy is a [`StrategyKind`] variant plus a type implementing [`Strategy`], opened by
-//! [`StrategyKind::opener`]. Nothing else in the harness changes: `--strategy all`, the table, JSON,
+//! [`opener`]. Nothing else in the harness changes: `--strategy all`, the table, JSON,
 //! chart and exit code pick it up (`sqlretry`/`grouped`/`writer` are the "sqlretry family" that decides the
 //! exit code).
 //!
-//! - `sqlretry` ([`super::store_strategy`]): one library `Store` per process, configured by
+//! - `sqlretry` ([`crate::store_strategy`]): one library `Store` per process, configured by
 //!   `--config`/`SQLRETRY_*`, shared by that process's workers; `write` runs `store.write(body)`.
-//! - `grouped` ([`super::store_strategy`]): the same `Store`, `write` runs
+//! - `grouped` ([`crate::store_strategy`]): the same `Store`, `write` runs
 //!   `store.write_grouped(body)`: concurrent workers share one transaction (group commit).
-//! - `writer` ([`super::writer_strategy`]): one library `Writer` per process, shut down when the
+//! - `writer` ([`crate::writer_strategy`]): one library `Writer` per process, shut down when the
 //!   opener is dropped after every worker has been joined; `write` submits the owned [`TxBody`] and
 //!   blocks until its commit is acknowledged; it is the one strategy that pipelines
 //!   (`--in-flight`: `Writer::enqueue`), awaits natively (`--mode tasks`: `Writer::submit_async`)
@@ -27,13 +29,17 @@ use std::time::Duration;
 
 use rusqlite::{Connection, TransactionBehavior};
 
-use super::store_strategy::StoreOpener;
-use super::ticks::TickBatch;
-use super::writer_strategy::WriterOpener;
-use crate::args::{ModeArg, StrategyArg, WorkloadArg};
-use crate::sqlite_codes;
+use sqlretry::config::Config;
 
-/// How long opening a connection may wait on locks, whatever the strategy (DESIGN.md §3.9).
+use crate::sqlite_codes;
+use crate::store_strategy::StoreOpener;
+use crate::strategy_kind::StrategyKind;
+use crate::ticks::TickBatch;
+use crate::writer_strategy::WriterOpener;
+
+/// How long opening a connection may wait on locks, whatever the strategy: opening reads the
+/// schema and may meet a checkpoint or another run's WAL switch, which a busy_timeout of 0 would
+/// turn into a failure before the strategy under test ever runs.
 const OPEN_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The body of one write transaction: runs on the transaction's connection and returns how many
@@ -60,11 +66,53 @@ impl Op {
     }
 }
 
+/// A database the harness writes to: what one write is there, what a failed one ends with, and
+/// what a strategy reads with outside its transactions. [`Sqlite`] and the PostgreSQL harness's
+/// `Postgres` are the two; every strategy of either is a [`Strategy`] over one of them.
+pub trait Database: 'static {
+    /// One operation's write, as the workload prepared it.
+    type Op: Send + 'static;
+    /// The error a failed write ends with.
+    type Error: NamedError + Send + 'static;
+    /// What a strategy reads with outside any transaction.
+    type Reader: ?Sized;
+}
+
+/// An error a report can count by name: a SQLite extended code name, a SQLSTATE.
+pub trait NamedError {
+    /// The name failed operations are counted under.
+    fn error_name(&self) -> String;
+}
+
+impl NamedError for rusqlite::Error {
+    fn error_name(&self) -> String {
+        sqlite_codes::error_name(self)
+    }
+}
+
+impl NamedError for String {
+    fn error_name(&self) -> String {
+        self.clone()
+    }
+}
+
+/// SQLite: writes are [`Op`]s (transaction bodies or tick batches) on a rusqlite connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Sqlite;
+
+impl Database for Sqlite {
+    type Op = Op;
+    type Error = rusqlite::Error;
+    type Reader = Connection;
+}
+
 /// A write started by [`Strategy::enqueue`]: calling it waits for the write's outcome.
-pub type Ticket = Box<dyn FnOnce() -> Result<OpOutcome, OpFailure> + Send>;
+pub type Ticket<D = Sqlite> =
+    Box<dyn FnOnce() -> Result<OpOutcome, OpFailure<<D as Database>::Error>> + Send>;
 
 /// A write started by [`Strategy::write_async`], awaited by a tokio task.
-pub type WriteFuture = Pin<Box<dyn Future<Output = Result<OpOutcome, OpFailure>> + Send>>;
+pub type WriteFuture<D = Sqlite> =
+    Pin<Box<dyn Future<Output = Result<OpOutcome, OpFailure<<D as Database>::Error>>> + Send>>;
 
 /// What one successful write reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -77,24 +125,25 @@ pub struct OpOutcome {
 
 /// A failed write: the error the application finally saw, and the retries spent before it.
 #[derive(Debug)]
-pub struct OpFailure {
+pub struct OpFailure<E = rusqlite::Error> {
     /// The last error.
-    pub error: rusqlite::Error,
+    pub error: E,
     /// Attempts after the first.
     pub retries: u32,
 }
 
-/// One way of writing; one instance per worker thread, each with its own connection.
-pub trait Strategy: Send {
-    /// The strategy's name, as on the command line.
+/// One way of writing to database `D`; one instance per worker, each with its own connection (or
+/// its share of a library store).
+pub trait Strategy<D: Database = Sqlite>: Send {
+    /// The strategy's name, as on the command line and in reports.
     fn name(&self) -> &'static str;
-    /// A connection for reads outside any transaction (spec 004's "read the entry").
-    fn reader(&self) -> &Connection;
+    /// What reads outside any transaction use (the `entries` workload's "read the entry").
+    fn reader(&self) -> &D::Reader;
     /// Runs `op` as one write and waits until it committed, the way this strategy does.
     ///
     /// # Errors
     /// The error the application sees when the strategy gives up.
-    fn write(&mut self, op: Op) -> Result<OpOutcome, OpFailure>;
+    fn write(&mut self, op: D::Op) -> Result<OpOutcome, OpFailure<D::Error>>;
 
     /// How many of the `requested` writes (`--in-flight`) one worker of this strategy keeps in
     /// flight: 1 unless the strategy can start a write without waiting for the previous one.
@@ -105,18 +154,18 @@ pub trait Strategy: Send {
 
     /// Starts `op` and returns a ticket that waits for its outcome. Strategies that cannot
     /// pipeline run the write now (their [`in_flight`](Strategy::in_flight) is 1).
-    fn enqueue(&mut self, op: Op) -> Ticket {
+    fn enqueue(&mut self, op: D::Op) -> Ticket<D> {
         let result = self.write(op);
         Box::new(move || result)
     }
 
-    /// The library's async write for `op`, which never blocks the runtime; `Err(op)` hands the
+    /// The strategy's async write for `op`, which never blocks the runtime; `Err(op)` hands the
     /// operation back when there is none (the caller runs [`write`](Strategy::write) on tokio's
     /// blocking pool instead).
     ///
     /// # Errors
     /// The operation, when the strategy has no async write for it.
-    fn write_async(&self, op: Op) -> Result<WriteFuture, Op> {
+    fn write_async(&self, op: D::Op) -> Result<WriteFuture<D>, D::Op> {
         Err(op)
     }
 }
@@ -130,116 +179,41 @@ pub trait Opener: Send + Sync {
     fn open(&self, worker: u64) -> rusqlite::Result<Box<dyn Strategy>>;
 }
 
-/// The strategies the `stress` command knows about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum StrategyKind {
-    /// busy_timeout 0, deferred BEGIN, no retry.
-    None,
-    /// busy_timeout 5000 ms, deferred BEGIN, no retry.
-    BusyTimeout,
-    /// Spec 000: up to 10 attempts, 10 ms doubling to 100 ms, deferred BEGIN, busy_timeout 0.
-    SeedRetry,
-    /// busy_timeout 5000 ms, BEGIN IMMEDIATE, no retry.
-    Immediate,
-    /// The library's Store (BEGIN IMMEDIATE, whole-transaction retry).
-    Sqlretry,
-    /// The library's Store, grouped writes (group commit on the callers' threads).
-    Grouped,
-    /// The library's Writer (group commit).
-    Writer,
-}
-
 /// Settings every strategy may read when it is opened.
 #[derive(Debug, Clone)]
 pub struct StrategySettings {
     /// The database file.
     pub db: PathBuf,
-    /// `--config FILE.toml`, read by the library's strategies (with `SQLRETRY_*` over it).
-    pub config: Option<PathBuf>,
+    /// The library's configuration, read by the library's strategies (the plain ones take none).
+    pub config: Config,
 }
 
-impl StrategyKind {
-    /// Every strategy, in the order `--strategy all` runs them.
-    pub const ALL: [StrategyKind; 7] = [
-        StrategyKind::None,
-        StrategyKind::BusyTimeout,
-        StrategyKind::SeedRetry,
-        StrategyKind::Immediate,
-        StrategyKind::Sqlretry,
-        StrategyKind::Grouped,
-        StrategyKind::Writer,
-    ];
-
-    /// The name on the command line and in reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::None => "none",
-            Self::BusyTimeout => "busy-timeout",
-            Self::SeedRetry => "seed-retry",
-            Self::Immediate => "immediate",
-            Self::Sqlretry => "sqlretry",
-            Self::Grouped => "grouped",
-            Self::Writer => "writer",
+/// The opener for `kind`, shared by the worker threads of one process.
+pub fn opener(kind: StrategyKind, settings: &StrategySettings) -> Arc<dyn Opener> {
+    let plain = |busy_timeout: Duration, behavior: TransactionBehavior, retry: Option<SeedRetry>| {
+        let opener: Arc<dyn Opener> = Arc::new(PlainOpener {
+            name: kind.name(),
+            db: settings.db.clone(),
+            busy_timeout,
+            behavior,
+            retry,
+        });
+        opener
+    };
+    match kind {
+        StrategyKind::None => plain(Duration::ZERO, TransactionBehavior::Deferred, None),
+        StrategyKind::BusyTimeout => plain(Duration::from_secs(5), TransactionBehavior::Deferred, None),
+        StrategyKind::SeedRetry => {
+            plain(Duration::ZERO, TransactionBehavior::Deferred, Some(SeedRetry::HAND_WRITTEN))
         }
-    }
-
-    /// Whether the strategy is one of the library's own: these decide the exit code.
-    pub fn is_sqlretry_family(self) -> bool {
-        matches!(self, Self::Sqlretry | Self::Grouped | Self::Writer)
-    }
-
-    /// What one operation of this strategy calls in a run (the `api` JSON field).
-    pub fn api(self, workload: WorkloadArg, mode: ModeArg, in_flight: u32) -> String {
-        let tasks = mode == ModeArg::Tasks;
-        let call = match self {
-            Self::None | Self::BusyTimeout | Self::SeedRetry => "BEGIN DEFERRED",
-            Self::Immediate => "BEGIN IMMEDIATE",
-            Self::Sqlretry => "Store::write",
-            Self::Grouped => "Store::write_grouped",
-            Self::Writer if workload == WorkloadArg::Ticks => "Ingest::append",
-            Self::Writer if tasks => return "Writer::submit_async".to_owned(),
-            Self::Writer if in_flight > 1 => "Writer::enqueue",
-            Self::Writer => "Writer::submit",
-        };
-        if tasks { format!("{call} via spawn_blocking") } else { call.to_owned() }
-    }
-
-    /// The strategies `--strategy` selects.
-    pub fn selected(arg: StrategyArg) -> Vec<StrategyKind> {
-        match arg {
-            StrategyArg::All => Self::ALL.to_vec(),
-            StrategyArg::One(kind) => vec![kind],
+        StrategyKind::Immediate => plain(Duration::from_secs(5), TransactionBehavior::Immediate, None),
+        StrategyKind::Sqlretry => {
+            Arc::new(StoreOpener::new(settings.db.clone(), settings.config.clone(), false))
         }
-    }
-
-    /// The opener for this strategy, shared by the worker threads of one process.
-    pub fn opener(self, settings: &StrategySettings) -> Arc<dyn Opener> {
-        if let Some(config) = &settings.config {
-            // The plain strategies take no configuration; the library's strategies read it.
-            tracing::debug!(strategy = self.name(), config = %config.display(), "opening with --config");
+        StrategyKind::Grouped => {
+            Arc::new(StoreOpener::new(settings.db.clone(), settings.config.clone(), true))
         }
-        let plain = |busy_timeout: Duration, behavior: TransactionBehavior, retry: Option<SeedRetry>| {
-            let opener: Arc<dyn Opener> = Arc::new(PlainOpener {
-                name: self.name(),
-                db: settings.db.clone(),
-                busy_timeout,
-                behavior,
-                retry,
-            });
-            opener
-        };
-        match self {
-            Self::None => plain(Duration::ZERO, TransactionBehavior::Deferred, None),
-            Self::BusyTimeout => plain(Duration::from_secs(5), TransactionBehavior::Deferred, None),
-            Self::SeedRetry => {
-                plain(Duration::ZERO, TransactionBehavior::Deferred, Some(SeedRetry::SPEC_000))
-            }
-            Self::Immediate => plain(Duration::from_secs(5), TransactionBehavior::Immediate, None),
-            Self::Sqlretry => Arc::new(StoreOpener::new(settings.db.clone(), settings.config.clone(), false)),
-            Self::Grouped => Arc::new(StoreOpener::new(settings.db.clone(), settings.config.clone(), true)),
-            Self::Writer => Arc::new(WriterOpener::new(settings.db.clone(), settings.config.clone())),
-        }
+        StrategyKind::Writer => Arc::new(WriterOpener::new(settings.db.clone(), settings.config.clone())),
     }
 }
 
@@ -263,7 +237,7 @@ pub fn open_connection(db: &Path, busy_timeout: Duration) -> rusqlite::Result<Co
     Ok(conn)
 }
 
-/// Spec 000's retry schedule: attempts and a doubling delay with a cap.
+/// The `seed-retry` schedule, a typical hand-written retry: attempts and a doubling delay with a cap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SeedRetry {
     /// Attempts in all, the first included.
@@ -276,7 +250,7 @@ pub struct SeedRetry {
 
 impl SeedRetry {
     /// 10 attempts, 10 ms doubling to a 100 ms cap.
-    pub const SPEC_000: SeedRetry =
+    pub const HAND_WRITTEN: SeedRetry =
         SeedRetry { attempts: 10, initial: Duration::from_millis(10), cap: Duration::from_millis(100) };
 
     /// The delay after failed attempt number `retry` (0-based).
@@ -356,18 +330,9 @@ mod tests {
 
     #[test]
     fn seed_retry_schedule_doubles_to_cap() {
-        let s = SeedRetry::SPEC_000;
+        let s = SeedRetry::HAND_WRITTEN;
         let delays: Vec<u64> = (0..9).map(|r| s.delay(r).as_millis() as u64).collect();
         assert_eq!(delays, [10, 20, 40, 80, 100, 100, 100, 100, 100]);
         assert_eq!(s.delay(200), Duration::from_millis(100));
-    }
-
-    #[test]
-    fn all_runs_every_strategy_in_order() {
-        assert_eq!(StrategyKind::selected(StrategyArg::All), StrategyKind::ALL.to_vec());
-        assert_eq!(
-            StrategyKind::selected(StrategyArg::One(StrategyKind::Writer)),
-            vec![StrategyKind::Writer]
-        );
     }
 }

@@ -3,8 +3,6 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::strategy::StrategyKind;
-
 /// Latency percentiles of the measured writes, in microseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Latency {
@@ -60,9 +58,10 @@ pub struct RunReport {
     pub latency_us: Latency,
     /// Final errors of failed operations, by SQLite extended code name.
     pub errors: BTreeMap<String, u64>,
-    /// The strategy, for decisions (not serialised).
+    /// Whether the strategy is one of the library's own, which decide the exit code (not
+    /// serialised).
     #[serde(skip)]
-    pub kind: StrategyKind,
+    pub sqlretry_family: bool,
 }
 
 impl RunReport {
@@ -80,7 +79,7 @@ impl RunReport {
 /// The exit status the runs call for: `true` when every sqlretry-family run is clean and every run's
 /// file passed integrity_check.
 pub fn all_good(reports: &[RunReport]) -> bool {
-    reports.iter().all(|r| r.integrity_ok && (!r.kind.is_sqlretry_family() || r.is_clean()))
+    reports.iter().all(|r| r.integrity_ok && (!r.sqlretry_family || r.is_clean()))
 }
 
 /// The JSON lines, one per run.
@@ -199,7 +198,7 @@ pub fn table(reports: &[RunReport]) -> String {
         let procs = match first.mode {
             "processes" => format!("{} processes × {} writers", first.processes, first.writers),
             "tasks" => {
-                format!("{} tokio tasks on {} runtime workers", first.writers, super::tasks::RUNTIME_WORKERS)
+                format!("{} tokio tasks on {} runtime workers", first.writers, crate::tasks::RUNTIME_WORKERS)
             }
             _ => format!("{} writer threads", first.writers),
         };
@@ -237,6 +236,7 @@ pub fn table(reports: &[RunReport]) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::strategy_kind::StrategyKind;
 
     /// A report for tests.
     pub(crate) fn sample(kind: StrategyKind, failed: u64, cps: f64) -> RunReport {
@@ -264,7 +264,7 @@ pub(crate) mod tests {
             } else {
                 BTreeMap::new()
             },
-            kind,
+            sqlretry_family: kind.is_sqlretry_family(),
         }
     }
 
@@ -325,7 +325,7 @@ pub(crate) mod tests {
         let runs = [sample(StrategyKind::BusyTimeout, 980, 10.0), sample(StrategyKind::Immediate, 0, 900.0)];
         let t = table(&runs);
         assert!(t.contains("busy-timeout") && t.contains("immediate") && t.contains("98.0%"));
-        let v = super::super::verdict::verdict(&runs);
+        let v = crate::verdict::verdict(&runs);
         assert!(v.contains("fastest with zero failures: immediate"), "{v}");
         assert!(v.contains("busy-timeout 98.0% failed"), "{v}");
     }
