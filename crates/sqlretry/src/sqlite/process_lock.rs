@@ -1,12 +1,13 @@
 //! [`ProcessLock`]: the file lock that orders sqlretry's writers of one database across processes.
 //!
-//! A contended wait is the kernel's blocking `flock`, made on an owned helper thread (the lock
-//! waiter) so that the caller's wait still ends at its deadline: the caller sleeps on a condition
-//! variable until the waiter reports the lock taken, or until the deadline, whichever is first. The
-//! kernel wakes the waiter the moment the holder lets go — no polling, no pause in which the lock
-//! lies free — and a caller that gave up leaves the waiter queued: if the lock comes to it for
-//! nobody, it lets go at once. A stopped or killed holder therefore costs a caller at most its
-//! deadline, as before.
+//! A contended wait is woken by the kernel, not by polling, and still ends at the caller's
+//! deadline. An owned helper thread (the lock waiter) asks, in a blocking call, for a *shared*
+//! lock on a second open file description of the lock file: the kernel grants it the moment the
+//! exclusive holder lets go. The waiter lets it go at once and wakes the caller, which sleeps on a
+//! condition variable until then or until its deadline, and which then tries the exclusive lock
+//! itself — so that the lock is only ever held by the thread that writes (a lock taken by the
+//! helper and handed over would lie idle until the writing thread is scheduled). A stopped or
+//! killed holder therefore costs a caller at most its deadline, as before.
 
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -17,8 +18,8 @@ use std::time::{Duration, Instant};
 pub(crate) const CONTENDED_MEMORY: Duration = Duration::from_millis(100);
 /// How long dropping a [`ProcessLock`] waits for its lock waiter to come back from the kernel.
 /// The waiter can only be blocked behind a holder that keeps the lock (a stopped process): then
-/// the thread is left to finish on its own — it lets go of the lock the moment it gets it, and
-/// exits — rather than making the drop (and whoever drops) wait for that process.
+/// the thread is left to finish on its own — it lets go of its shared lock the moment it gets
+/// it, and exits — rather than making the drop (and whoever drops) wait for that process.
 const WAITER_JOIN_BOUND: Duration = Duration::from_millis(200);
 
 /// An exclusive `flock` on `<db>.writer-lock`, taken by sqlretry's writers of that database (the
@@ -38,6 +39,12 @@ struct Shared {
     /// The lock file. The lock belongs to this open file description, whichever thread took it:
     /// the caller's try, or the lock waiter's blocking call.
     file: std::fs::File,
+    /// The same file opened again (its own open file description), on which the lock waiter
+    /// asks for a shared lock: the kernel grants it when the exclusive holder lets go. It is let
+    /// go at once and the caller tries the exclusive lock itself, so that the lock is only ever
+    /// held by the thread that writes (a lock handed to a helper thread would lie idle until the
+    /// writing thread is scheduled).
+    watch: std::fs::File,
     state: Mutex<LockState>,
     /// Signalled on every change of `state` that a waiting caller or the lock waiter acts on.
     changed: Condvar,
@@ -46,10 +53,9 @@ struct Shared {
 #[derive(Default)]
 struct LockState {
     held: bool,
-    /// A caller is waiting for the lock waiter's result.
-    wanted: bool,
-    /// The lock waiter is asked to, or does, block in the kernel for the lock. No caller tries
-    /// the lock meanwhile: the waiter's call would then return at once on a lock it did not take.
+    /// The lock waiter's kernel call failed: callers no longer queue (SQLite's lock decides).
+    broken: bool,
+    /// The lock waiter is asked to, or does, block in the kernel until the lock is free.
     queued: bool,
     /// The lock waiter is to exit once back from the kernel.
     closing: bool,
@@ -75,8 +81,8 @@ impl Shared {
         self.changed.wait(st).unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The lock waiter's loop: block in the kernel for the lock whenever a caller queues, hand the
-    /// lock to that caller if it still waits, and let go at once otherwise.
+    /// The lock waiter's loop: whenever a caller queues, block in the kernel until the exclusive
+    /// holder lets go (a shared lock on [`Shared::watch`], let go at once), then wake the caller.
     fn run_waiter(&self) {
         let mut st = self.state();
         loop {
@@ -87,20 +93,12 @@ impl Shared {
                 break;
             }
             drop(st);
-            let taken = self.file.lock();
+            let freed = self.watch.lock_shared().and_then(|()| self.watch.unlock());
             st = self.state();
             st.queued = false;
-            match taken {
-                Ok(()) if st.wanted && !st.closing => {
-                    st.held = true;
-                    st.wanted = false;
-                }
-                Ok(()) => {
-                    let _ = self.file.unlock();
-                }
-                Err(error) => {
-                    tracing::debug!(%error, "cannot wait for the writers' file lock; relying on SQLite's")
-                }
+            if let Err(error) = freed {
+                tracing::debug!(%error, "cannot wait for the writers' file lock; relying on SQLite's");
+                st.broken = true;
             }
             self.changed.notify_all();
         }
@@ -115,10 +113,10 @@ impl ProcessLock {
     pub(crate) fn beside(db: &Path) -> Option<ProcessLock> {
         let mut lock_path = db.as_os_str().to_owned();
         lock_path.push(".writer-lock");
-        let file = super::permissions::open_beside(db, Path::new(&lock_path));
-        match file {
-            Ok(file) => Some(ProcessLock {
-                shared: Arc::new(Shared { file, state: Mutex::default(), changed: Condvar::new() }),
+        let open = || super::permissions::open_beside(db, Path::new(&lock_path));
+        match open().and_then(|file| Ok((file, open()?))) {
+            Ok((file, watch)) => Some(ProcessLock {
+                shared: Arc::new(Shared { file, watch, state: Mutex::default(), changed: Condvar::new() }),
                 waiter: Mutex::new(None),
             }),
             Err(error) => {
@@ -128,9 +126,9 @@ impl ProcessLock {
         }
     }
 
-    /// Takes the lock unless held already, waiting only until `until`: one try, then (if another
-    /// process holds it) the lock waiter's blocking call, which the kernel ends when the holder
-    /// lets go. Past `until`, goes on without the lock, so that SQLite's own lock (waited for under
+    /// Takes the lock unless held already, waiting only until `until`: a try, and while another
+    /// process holds it, a wait for the lock waiter's news that the kernel saw it let go, then
+    /// another try. Past `until`, goes on without the lock, so that SQLite's own lock (waited for under
     /// the same bound) decides: a stopped process holding the lock costs others a bounded wait,
     /// not a freeze.
     pub(crate) fn acquire_until(&self, until: Instant) {
@@ -139,36 +137,34 @@ impl ProcessLock {
         if st.held {
             return;
         }
-        if !st.queued {
-            match shared.file.try_lock() {
-                Ok(()) => {
-                    st.held = true;
-                    return;
+        loop {
+            if !st.queued {
+                match shared.file.try_lock() {
+                    Ok(()) => {
+                        st.held = true;
+                        return;
+                    }
+                    Err(std::fs::TryLockError::WouldBlock) => {}
+                    Err(std::fs::TryLockError::Error(error)) => {
+                        tracing::debug!(%error, "cannot take the writers' file lock; relying on SQLite's");
+                        return;
+                    }
                 }
-                Err(std::fs::TryLockError::WouldBlock) => {}
-                Err(std::fs::TryLockError::Error(error)) => {
-                    tracing::debug!(%error, "cannot take the writers' file lock; relying on SQLite's");
-                    return;
-                }
-            }
-            if Instant::now() >= until || !self.start_waiter() {
                 st.contended_until = Some(Instant::now() + CONTENDED_MEMORY);
-                return;
+                if Instant::now() >= until || st.broken || !self.start_waiter() {
+                    return;
+                }
+                st.queued = true;
+                shared.changed.notify_all();
             }
-            st.queued = true;
-            shared.changed.notify_all();
-        }
-        st.wanted = true;
-        while st.queued && !st.held {
-            let now = Instant::now();
-            if now >= until {
-                break;
+            while st.queued {
+                let now = Instant::now();
+                if now >= until {
+                    return;
+                }
+                st = shared.changed.wait_timeout(st, until - now).unwrap_or_else(PoisonError::into_inner).0;
             }
-            st = shared.changed.wait_timeout(st, until - now).unwrap_or_else(PoisonError::into_inner).0;
         }
-        // Given up (or the waiter failed): a lock that reaches the waiter later is let go at once.
-        st.wanted = false;
-        st.contended_until = Some(Instant::now() + CONTENDED_MEMORY);
     }
 
     /// Starts the lock waiter unless it runs; `false` if no thread could be started.
@@ -231,7 +227,6 @@ impl Drop for ProcessLock {
         let shared = &*self.shared;
         let mut st = shared.state();
         st.closing = true;
-        st.wanted = false;
         shared.changed.notify_all();
         let until = Instant::now() + WAITER_JOIN_BOUND;
         while !st.exited {
@@ -281,9 +276,9 @@ mod tests {
         assert!(!held(&b), "the deadline ended the wait");
         assert!(b.contended());
         a.unlock();
-        // b's waiter gets the lock for nobody and lets it go: a takes it again (within its bound).
+        // b's waiter, still queued, sees the release for nobody: a takes the lock again.
         a.acquire_until(Instant::now() + Duration::from_secs(10));
-        assert!(held(&a), "the abandoned wait let the lock go");
+        assert!(held(&a), "the abandoned wait left the lock free");
         a.unlock();
     }
 
@@ -319,7 +314,7 @@ mod tests {
         drop(b); // its waiter stays blocked behind `a`, which never lets go before the drop returns
         assert!(started.elapsed() < Duration::from_secs(30), "the drop waited for the holder");
         a.unlock();
-        // The left waiter gets the lock for nobody, lets it go and exits: `a` can take it again.
+        // The left waiter sees the release, lets its shared lock go and exits: `a` takes it again.
         a.acquire_until(Instant::now() + Duration::from_secs(10));
         assert!(held(&a));
     }
