@@ -194,8 +194,9 @@ impl Default for ServeConfig {
 }
 
 /// `SQLRETRY_…` variables that are not settings, so not warned about: `SQLRETRY_REQUIRE_POSTGRES=1`
-/// makes the PostgreSQL tests fail instead of skipping when no server answers (CI sets it).
-const NOT_SETTINGS: &[&str] = &["SQLRETRY_REQUIRE_POSTGRES"];
+/// makes the PostgreSQL tests fail instead of skipping when no server answers (CI sets it);
+/// `SQLRETRY_SERVE_TOKENS` and `SQLRETRY_LOAD_TOKEN` carry secrets, read by the command's flags.
+const NOT_SETTINGS: &[&str] = &["SQLRETRY_REQUIRE_POSTGRES", "SQLRETRY_SERVE_TOKENS", "SQLRETRY_LOAD_TOKEN"];
 
 /// Every key an environment variable may override, as a path into the file's tables.
 const KEYS: &[&str] = &[

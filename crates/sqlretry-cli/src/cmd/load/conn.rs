@@ -28,6 +28,10 @@ pub struct Plan {
     pub total: u64,
     /// When to give up waiting for acknowledgements.
     pub deadline: Instant,
+    /// Trust for `wss://`.
+    pub tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>,
+    /// Sent as `Authorization: Bearer` on the upgrade.
+    pub token: Option<String>,
 }
 
 /// What one connection saw.
@@ -66,10 +70,26 @@ struct InFlight {
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(url: &str, deadline: Instant) -> Option<Socket> {
+async fn connect(plan: &Plan) -> Option<Socket> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let (url, deadline) = (plan.url.as_str(), plan.deadline);
     let mut wait = Duration::from_millis(50);
     while Instant::now() < deadline {
-        match tokio::time::timeout_at(deadline.into(), tokio_tungstenite::connect_async(url)).await {
+        let mut request = match url.into_client_request() {
+            Ok(request) => request,
+            Err(e) => {
+                tracing::warn!(url, error = %e, "not a WebSocket URL");
+                return None;
+            }
+        };
+        if let Some(token) = &plan.token
+            && let Ok(value) = format!("Bearer {token}").parse()
+        {
+            request.headers_mut().insert("authorization", value);
+        }
+        let connector = plan.tls.clone().map(tokio_tungstenite::Connector::Rustls);
+        let attempt = tokio_tungstenite::connect_async_tls_with_config(request, None, false, connector);
+        match tokio::time::timeout_at(deadline.into(), attempt).await {
             Ok(Ok((socket, _))) => return Some(socket),
             Ok(Err(e)) => tracing::debug!(url, error = %e, "connect failed; retrying"),
             Err(_) => return None,
@@ -125,10 +145,10 @@ pub async fn run(plan: Plan, progress: Arc<AtomicU64>) -> ConnResult {
     pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut in_flight: BTreeMap<u64, InFlight> = BTreeMap::new();
     let mut next = 0_u64;
-    let mut socket = connect(&plan.url, plan.deadline).await;
+    let mut socket = connect(&plan).await;
     while Instant::now() < plan.deadline && (next < plan.total || !in_flight.is_empty()) {
         let Some(ws) = socket.as_mut() else {
-            socket = connect(&plan.url, plan.deadline).await;
+            socket = connect(&plan).await;
             if socket.is_none() {
                 break;
             }

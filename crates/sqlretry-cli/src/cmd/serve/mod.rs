@@ -13,13 +13,21 @@
 //! (flush, commit, join), exit 0 — all within `drain_timeout`, else exit 1.
 
 mod alerts;
+mod auth;
+mod content_type;
 mod ingest;
+mod limits;
+mod listener;
+mod origin;
+mod protection;
 mod routes;
 mod shutdown;
 mod state;
 mod stats;
 pub mod tick;
+mod tls;
 mod ws;
+mod ws_idle;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -37,6 +45,8 @@ use crate::settings::load_config;
 
 use self::alerts::Monitor;
 use self::ingest::TickWriter;
+use self::limits::{Limits, OpenConnections};
+use self::protection::Protection;
 use self::state::AppState;
 use self::stats::TickCounters;
 
@@ -48,23 +58,18 @@ use self::stats::TickCounters;
 /// `--allow-remote`); a service error when the port cannot be bound or the drain overran.
 pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
     let mut config = load_config(args.config.as_deref())?;
-    if let Some(listen) = args.listen {
-        config.serve.listen = listen;
-    }
-    if let Some(url) = args.webhook {
+    let args_listen = args.listen.clone();
+    if let Some(url) = args.webhook.clone() {
         config.serve.webhook_url = Some(url);
     }
-    let addr: SocketAddr = config
-        .serve
-        .listen
-        .parse()
-        .map_err(|e| CliError::usage("--listen", format!("{}: {e}", config.serve.listen)))?;
+    let (addr, listen_source) = listen_address(&config.serve.listen, args_listen)?;
     if !addr.ip().is_loopback() && !args.allow_remote {
         return Err(CliError::usage(
-            "--listen",
+            listen_source,
             format!("{addr} is not loopback; add --allow-remote to listen on it"),
         ));
     }
+    let guards = Protection::from_args(&args, addr, Limits::default())?;
     if let Some(url) = &config.serve.webhook_url
         && !url.starts_with("http://")
     {
@@ -77,7 +82,15 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
     }
     let options =
         WriterOptions::from_config(&config).map_err(|e| CliError::usage("--config", e.to_string()))?;
+    // Bound before the database is opened: a port in use must leave no new file behind.
+    let socket = std::net::TcpListener::bind(addr).map_err(|e| CliError::Service(format!("binding {addr}: {e}")))?;
+    socket.set_nonblocking(true).map_err(|e| CliError::Service(format!("binding {addr}: {e}")))?;
     let prometheus = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full("sqlretry_serve_ack_seconds".into()),
+            &[0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
+        )
+        .map_err(|e| CliError::Service(format!("cannot configure the metrics recorder: {e}")))?
         .install_recorder()
         .map_err(|e| CliError::Service(format!("cannot install the metrics recorder: {e}")))?;
     let writer = Writer::open_with(&args.db, options.with_name("serve"))
@@ -90,56 +103,85 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
         .thread_name("sqlretry-serve")
         .build()
         .map_err(|e| CliError::Service(format!("starting the runtime: {e}")))?;
-    runtime.block_on(serve(addr, config.serve, writer, prometheus))
+    let outcome = runtime.block_on(serve(socket, guards, config.serve, writer, prometheus));
+    // Tasks cut at the drain deadline (a WebSocket waiting on a stuck write) must not hold the
+    // exit: the drain already decided what was acknowledged.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    outcome
+}
+
+/// The address to listen on, and the name of where it came from (for errors): the flag, the
+/// `SQLRETRY_SERVE_LISTEN` variable, or the configuration file.
+fn listen_address(configured: &str, flag: Option<String>) -> Result<(SocketAddr, &'static str), CliError> {
+    let (text, source) = match flag {
+        Some(text) => (text, "--listen"),
+        None if std::env::var_os("SQLRETRY_SERVE_LISTEN").is_some() => (configured.to_owned(), "SQLRETRY_SERVE_LISTEN"),
+        None => (configured.to_owned(), "[serve] listen"),
+    };
+    let addr = text.parse().map_err(|e| CliError::usage(source, format!("{text}: {e}")))?;
+    Ok((addr, source))
 }
 
 async fn serve(
-    addr: SocketAddr,
+    socket: std::net::TcpListener,
+    guards: Protection,
     config: sqlretry::config::ServeConfig,
     writer: Writer,
     prometheus: metrics_exporter_prometheus::PrometheusHandle,
 ) -> Result<ExitCode, CliError> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| CliError::Service(format!("binding {addr}: {e}")))?;
+    let listener = tokio::net::TcpListener::from_std(socket).map_err(|e| CliError::Service(e.to_string()))?;
     let bound = listener.local_addr().map_err(|e| CliError::Service(e.to_string()))?;
     let (stop, stopping) = watch::channel(false);
     let drain_timeout = config.drain_timeout;
+    let open = OpenConnections::new(guards.limits.max_connections);
     let state = Arc::new(AppState {
         ticks: TickWriter::new(writer.clone(), Arc::new(TickCounters::new())),
         inflight: Arc::new(Semaphore::new(config.inflight_total)),
         monitor: Mutex::new(Monitor::new(&config)),
         config,
         prometheus,
-        stopping,
+        stopping: stopping.clone(),
         connections: Arc::new(Semaphore::new(state::MAX_CONNECTIONS as usize)),
+        open: Arc::clone(&open),
+        ws_idle_timeout: guards.limits.ws_idle_timeout,
     });
     let monitor = tokio::spawn(monitor(Arc::clone(&state)));
-    println!("sqlretry serve: listening on http://{bound} (WebSocket ws://{bound}/ws/ticks)");
-    let app = routes::router(Arc::clone(&state));
-    let stop_on_signal = async move {
+    let (http, ws) = if guards.tls.is_some() { ("https", "wss") } else { ("http", "ws") };
+    println!("sqlretry serve: listening on {http}://{bound} (WebSocket {ws}://{bound}/ws/ticks)");
+    if guards.tokens.is_empty() {
+        tracing::warn!("no tokens configured: any local process may write and read (loopback only)");
+    } else {
+        tracing::info!(tokens = guards.tokens.len(), "bearer tokens required");
+    }
+    let app = routes::router(Arc::clone(&state), &guards);
+    let signal = tokio::spawn(async move {
         shutdown::signal().await;
         let _ = stop.send(true);
-    };
-    axum::serve(listener, app)
-        .with_graceful_shutdown(stop_on_signal)
-        .await
-        .map_err(|e| CliError::Service(format!("serving: {e}")))?;
-    let started = Instant::now();
+    });
+    let accept = listener::Listener { tcp: listener, tls: guards.tls.clone(), limits: guards.limits, open };
+    let (started, http_cut) = listener::serve(accept, app, stopping, drain_timeout).await;
+    signal.abort();
     let deadline = started + drain_timeout;
     // Every WebSocket connection holds a permit until it acknowledged what it took and closed.
     let all = state.connections.acquire_many(state::MAX_CONNECTIONS);
-    let connections_drained = tokio::time::timeout_at(deadline.into(), all).await.is_ok();
+    let ws_cut = match tokio::time::timeout_at(deadline.into(), all).await {
+        Ok(_) => 0,
+        Err(_) => state::MAX_CONNECTIONS as usize - state.connections.available_permits(),
+    };
     let _ = monitor.await;
-    let remaining = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+    // The writer commits (or dead-letters) what it holds; half a second past the deadline at most.
+    let remaining = deadline.saturating_duration_since(Instant::now()) + Duration::from_millis(500);
     let metrics =
         tokio::time::timeout(remaining, tokio::task::spawn_blocking(move || writer.shutdown())).await;
     let stats = state.tick_stats();
-    match (connections_drained, metrics) {
-        (true, Ok(Ok(Ok(_)))) => {
-            tracing::info!(ticks_written = stats.ticks_written, "drained");
+    let cut = http_cut + ws_cut;
+    match metrics {
+        Ok(Ok(Ok(_))) => {
+            tracing::info!(ticks_written = stats.ticks_written, connections_cut = cut, "drained");
             eprintln!(
-                "sqlretry serve: drained in {:?}: {} ticks written, {} duplicates, {} dead-lettered, {} lost",
+                "sqlretry serve: drained in {:?}: {} ticks written, {} duplicates, {} dead-lettered, {} lost; \
+                 {cut} connection(s) cut at the {drain_timeout:?} drain deadline ({http_cut} HTTP, {ws_cut} WebSocket); \
+                 nothing acknowledged was lost (acks are sent only after COMMIT)",
                 started.elapsed(),
                 stats.ticks_written,
                 stats.ticks_duplicate,
@@ -148,8 +190,9 @@ async fn serve(
             );
             Ok(ExitCode::SUCCESS)
         }
-        (drained, outcome) => Err(CliError::Service(format!(
-            "drain incomplete after {drain_timeout:?} (connections drained: {drained}; writer: {outcome:?})"
+        outcome => Err(CliError::Service(format!(
+            "drain incomplete after {drain_timeout:?}: the writer did not shut down ({outcome:?}); \
+             {cut} connection(s) cut; nothing acknowledged was lost (acks are sent only after COMMIT)"
         ))),
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
+use axum::{Router, middleware};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
@@ -13,20 +13,39 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
 
+use super::auth::{self, Guard, Scope};
 use super::ingest::Outcome;
+use super::limits::{self, BodyLimit};
+use super::protection::Protection;
 use super::state::AppState;
+use super::{content_type, origin};
 use super::tick::{self, BadInput};
 
-/// The service's router.
-pub fn router(state: Arc<AppState>) -> Router {
+/// The service's router. Guards are put where the routes are assembled, one group per scope:
+/// ingest (token scope `ingest`, browser `Origin` checked, JSON bodies only, read in time), reads
+/// and figures (`read`), and the probes (open: orchestrators call them without tokens).
+pub fn router(state: Arc<AppState>, guards: &Protection) -> Router {
     let limit = state.config.max_body;
-    Router::new()
-        .route("/api/ticks", post(post_ticks))
+    let body = BodyLimit { timeout: guards.limits.body_read_timeout, max: limit };
+    let ingest = Router::new()
+        .route(
+            "/api/ticks",
+            post(post_ticks)
+                .layer(middleware::from_fn_with_state(body, limits::read_body))
+                .layer(middleware::from_fn(content_type::require_json)),
+        )
+        .route("/ws/ticks", get(super::ws::upgrade))
+        .layer(middleware::from_fn_with_state(guards.origins.clone(), origin::check))
+        .layer(middleware::from_fn_with_state(Guard::new(&guards.tokens, Scope::Ingest), auth::require));
+    let read = Router::new()
         .route("/api/tick-stats", get(tick_stats))
         .route("/metrics", get(metrics))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .route("/ws/ticks", get(super::ws::upgrade))
+        .layer(middleware::from_fn_with_state(Guard::new(&guards.tokens, Scope::Read), auth::require));
+    let probes = Router::new().route("/healthz", get(|| async { "ok\n" })).route("/readyz", get(readyz));
+    Router::new()
+        .merge(ingest)
+        .merge(read)
+        .merge(probes)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
@@ -88,9 +107,10 @@ async fn post_ticks(
         Outcome::Committed { new, duplicates } => {
             axum::Json(json!({"ticks": n, "new": new, "duplicates": duplicates})).into_response()
         }
-        Outcome::DeadLettered(e) | Outcome::Failed(e) => {
-            (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({"error": e}))).into_response()
-        }
+        // 503 as on the WebSocket: the ticks are kept, not written; the same body may be sent
+        // again later (Retry-After). 500 stays for ticks neither written nor kept.
+        Outcome::DeadLettered(e) => unavailable(&e),
+        Outcome::Failed(e) => (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({"error": e}))).into_response(),
     }
 }
 

@@ -28,6 +28,10 @@ pub struct AppState {
     pub stopping: watch::Receiver<bool>,
     /// One permit held by each WebSocket connection; the drain takes them all back.
     pub connections: Arc<Semaphore>,
+    /// Open connections against the cap (a WebSocket counts from its upgrade to its close).
+    pub open: Arc<super::limits::OpenConnections>,
+    /// A silent WebSocket is pinged after half of this and closed after all of it.
+    pub ws_idle_timeout: std::time::Duration,
 }
 
 /// Most WebSocket connections at once.
