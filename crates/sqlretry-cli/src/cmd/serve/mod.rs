@@ -13,6 +13,7 @@
 //! (flush, commit, join), exit 0 — all within `drain_timeout`, else exit 1.
 
 mod alerts;
+pub mod config;
 mod ingest;
 mod routes;
 mod shutdown;
@@ -33,7 +34,7 @@ use tokio::sync::{Semaphore, watch};
 
 use crate::args::ServeArgs;
 use crate::error::CliError;
-use crate::settings::load_config;
+use crate::settings::load_app_config;
 
 use self::alerts::Monitor;
 use self::ingest::TickWriter;
@@ -47,7 +48,7 @@ use self::stats::TickCounters;
 /// A usage error for a bad flag or configuration (or a non-loopback address without
 /// `--allow-remote`); a service error when the port cannot be bound or the drain overran.
 pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
-    let mut config = load_config(args.config.as_deref())?;
+    let mut config = load_app_config(args.config.as_deref())?;
     if let Some(listen) = args.listen {
         config.serve.listen = listen;
     }
@@ -75,8 +76,8 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
             ),
         ));
     }
-    let options =
-        WriterOptions::from_config(&config).map_err(|e| CliError::usage("--config", e.to_string()))?;
+    let options = WriterOptions::from_config(&config.library)
+        .map_err(|e| CliError::usage("--config", e.to_string()))?;
     let prometheus = PrometheusBuilder::new()
         .install_recorder()
         .map_err(|e| CliError::Service(format!("cannot install the metrics recorder: {e}")))?;
@@ -95,7 +96,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
 
 async fn serve(
     addr: SocketAddr,
-    config: sqlretry::config::ServeConfig,
+    config: self::config::ServeConfig,
     writer: Writer,
     prometheus: metrics_exporter_prometheus::PrometheusHandle,
 ) -> Result<ExitCode, CliError> {
