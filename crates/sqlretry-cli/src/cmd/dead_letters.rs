@@ -85,15 +85,24 @@ fn list(args: &DeadLettersListArgs) -> Result<ExitCode, CliError> {
     } else if letters.is_empty() {
         text = format!("no dead letters for {}\n", args.db.display());
     } else {
-        text.push_str(&format!("{:>6}  {:<16}  {:>8}  {:<24}  ERROR\n", "ID", "ROW TYPE", "ROWS", "FAILED AT"));
+        text.push_str(&format!(
+            "{:>6}  {:<16}  {:>8}  {:<24}  ERROR\n",
+            "ID", "ROW TYPE", "ROWS", "FAILED AT"
+        ));
         for d in &letters {
             let error = d.error.lines().next().unwrap_or("");
-            text.push_str(&format!("{:>6}  {:<16}  {:>8}  {:<24}  {error}\n", d.id, d.row_type, d.rows, d.failed_at));
+            text.push_str(&format!(
+                "{:>6}  {:<16}  {:>8}  {:<24}  {error}\n",
+                d.id, d.row_type, d.rows, d.failed_at
+            ));
         }
         text.push_str(&format!("{} batch(es), {rows} row(s) in {}\n", letters.len(), path.display()));
     }
-    crate::output::print(&text)
-        .map_err(|source| CliError::Io { context: "writing the list", path: "<stdout>".into(), source })?;
+    crate::output::print(&text).map_err(|source| CliError::Io {
+        context: "writing the list",
+        path: "<stdout>".into(),
+        source,
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 

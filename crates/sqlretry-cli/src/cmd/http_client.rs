@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio_rustls::rustls;
 use tokio::net::TcpStream;
+use tokio_rustls::rustls;
 
 /// Sends one request and returns the status and body; the whole exchange within `timeout`.
 ///
@@ -47,7 +47,11 @@ pub async fn request_with(
     let (tls, rest) = if let Some(rest) = url.strip_prefix("https://") {
         (Some(client.tls.clone().ok_or_else(|| format!("{url}: no TLS configuration for https://"))?), rest)
     } else {
-        (None, url.strip_prefix("http://").ok_or_else(|| format!("{url}: only http:// and https:// URLs are supported"))?)
+        (
+            None,
+            url.strip_prefix("http://")
+                .ok_or_else(|| format!("{url}: only http:// and https:// URLs are supported"))?,
+        )
     };
     let (authority, path) = rest.find('/').map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
     let body = body.unwrap_or_default();

@@ -32,10 +32,16 @@ pub fn run(args: LoadArgs) -> Result<ExitCode, CliError> {
         return Err(CliError::usage("--connections/--rate/--batch", "must be at least 1"));
     }
     if !args.url.starts_with("http://") && !args.url.starts_with("https://") {
-        return Err(CliError::usage("--url", format!("{}: expected http://host:port or https://host:port", args.url)));
+        return Err(CliError::usage(
+            "--url",
+            format!("{}: expected http://host:port or https://host:port", args.url),
+        ));
     }
     let tls = if args.url.starts_with("https://") || args.ca.is_some() {
-        Some(crate::cmd::tls_client::client_config(args.ca.as_deref()).map_err(|e| CliError::usage("--ca", e))?)
+        Some(
+            crate::cmd::tls_client::client_config(args.ca.as_deref())
+                .map_err(|e| CliError::usage("--ca", e))?,
+        )
     } else {
         None
     };
@@ -122,7 +128,12 @@ async fn server_stats(client: &Client, base: &str) -> Option<(u64, u64, Option<f
     Some((v["ticks_written"].as_u64()?, v["retries_total"].as_u64()?, v["batch_success_rate"].as_f64()))
 }
 
-async fn measure(args: &LoadArgs, client: &Client, rate: u64, progress_bar: bool) -> Result<Report, CliError> {
+async fn measure(
+    args: &LoadArgs,
+    client: &Client,
+    rate: u64,
+    progress_bar: bool,
+) -> Result<Report, CliError> {
     let base = args.url.trim_end_matches('/');
     let ws_url = match base.strip_prefix("https://") {
         Some(authority) => format!("wss://{authority}/ws/ticks"),

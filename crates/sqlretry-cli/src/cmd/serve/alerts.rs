@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use sqlretry::config::ServeConfig;
+use super::config::ServeConfig;
 use sqlretry::writer::WriterMetricsSnapshot;
 
 /// The rules, by name.

@@ -17,7 +17,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use subtle::{ConstantTimeEq, ConditionallySelectable};
+use subtle::{ConditionallySelectable, ConstantTimeEq};
 
 /// The subprotocol a browser offers beside `bearer.<token>`; the server selects it.
 pub const WS_PROTOCOL: &str = "sqlretry.v1";
@@ -94,7 +94,9 @@ impl Tokens {
             };
             let scopes = scopes
                 .split(',')
-                .map(|s| Scope::parse(s).ok_or_else(|| format!("{at}: unknown scope {s:?} (ingest, read, admin)")))
+                .map(|s| {
+                    Scope::parse(s).ok_or_else(|| format!("{at}: unknown scope {s:?} (ingest, read, admin)"))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             if secret.len() < MIN_SECRET_LEN {
                 return Err(format!("{at}: token {name:?} is shorter than {MIN_SECRET_LEN} bytes"));
@@ -235,8 +237,14 @@ mod tests {
         assert_eq!(status(&feed, Scope::Ingest), None);
         assert_eq!(status(&feed, Scope::Read), Some(403));
         assert_eq!(status(&headers(&[]), Scope::Ingest), Some(401));
-        assert_eq!(status(&headers(&[("authorization", "Bearer aaaaaaaaaaaaaaaa")]), Scope::Ingest), Some(401));
-        assert_eq!(status(&headers(&[("authorization", "Basic aaaaaaaaaaaaaaaa1")]), Scope::Ingest), Some(401));
+        assert_eq!(
+            status(&headers(&[("authorization", "Bearer aaaaaaaaaaaaaaaa")]), Scope::Ingest),
+            Some(401)
+        );
+        assert_eq!(
+            status(&headers(&[("authorization", "Basic aaaaaaaaaaaaaaaa1")]), Scope::Ingest),
+            Some(401)
+        );
         let ws = headers(&[("sec-websocket-protocol", "sqlretry.v1, bearer.bbbbbbbbbbbbbbbb2")]);
         assert_eq!(status(&ws, Scope::Read), None);
         assert_eq!(status(&ws, Scope::Ingest), Some(403));

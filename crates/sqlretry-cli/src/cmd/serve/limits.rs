@@ -25,17 +25,6 @@ pub struct Limits {
     pub max_connections: usize,
 }
 
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            header_read_timeout: Duration::from_secs(10),
-            body_read_timeout: Duration::from_secs(30),
-            ws_idle_timeout: Duration::from_secs(60),
-            max_connections: 10_000,
-        }
-    }
-}
-
 /// The body-read middleware's state: the time allowed and the largest body.
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimit {
@@ -64,7 +53,8 @@ pub async fn read_body(State(limit): State<BodyLimit>, request: Request, next: N
         }
         Err(_) => {
             let error = format!("body not received within {:?}", limit.timeout);
-            (StatusCode::REQUEST_TIMEOUT, axum::Json(json!({"error": error, "field": "body"}))).into_response()
+            (StatusCode::REQUEST_TIMEOUT, axum::Json(json!({"error": error, "field": "body"})))
+                .into_response()
         }
     }
 }
@@ -95,7 +85,8 @@ impl OpenConnections {
 
     /// Counts a new connection in, unless `max` are open.
     pub fn try_open(self: &Arc<Self>) -> Option<OpenGuard> {
-        let taken = self.open.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.max).then_some(n + 1));
+        let taken =
+            self.open.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.max).then_some(n + 1));
         let n = taken.ok()?;
         metrics::gauge!("sqlretry_serve_connections_open").set((n + 1) as f64);
         Some(OpenGuard(Arc::clone(self)))

@@ -14,6 +14,7 @@
 
 mod alerts;
 mod auth;
+pub mod config;
 mod content_type;
 mod ingest;
 mod limits;
@@ -41,11 +42,11 @@ use tokio::sync::{Semaphore, watch};
 
 use crate::args::ServeArgs;
 use crate::error::CliError;
-use crate::settings::load_config;
+use crate::settings::load_app_config;
 
 use self::alerts::Monitor;
 use self::ingest::TickWriter;
-use self::limits::{Limits, OpenConnections};
+use self::limits::OpenConnections;
 use self::protection::Protection;
 use self::state::AppState;
 use self::stats::TickCounters;
@@ -57,7 +58,7 @@ use self::stats::TickCounters;
 /// A usage error for a bad flag or configuration (or a non-loopback address without
 /// `--allow-remote`); a service error when the port cannot be bound or the drain overran.
 pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
-    let mut config = load_config(args.config.as_deref())?;
+    let mut config = load_app_config(args.config.as_deref())?;
     let args_listen = args.listen.clone();
     if let Some(url) = args.webhook.clone() {
         config.serve.webhook_url = Some(url);
@@ -69,7 +70,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
             format!("{addr} is not loopback; add --allow-remote to listen on it"),
         ));
     }
-    let guards = Protection::from_args(&args, addr, Limits::default())?;
+    let guards = Protection::from_args(&args, &config.serve, addr)?;
     if let Some(url) = &config.serve.webhook_url
         && !url.starts_with("http://")
     {
@@ -80,10 +81,11 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
             ),
         ));
     }
-    let options =
-        WriterOptions::from_config(&config).map_err(|e| CliError::usage("--config", e.to_string()))?;
+    let options = WriterOptions::from_config(&config.library)
+        .map_err(|e| CliError::usage("--config", e.to_string()))?;
     // Bound before the database is opened: a port in use must leave no new file behind.
-    let socket = std::net::TcpListener::bind(addr).map_err(|e| CliError::Service(format!("binding {addr}: {e}")))?;
+    let socket =
+        std::net::TcpListener::bind(addr).map_err(|e| CliError::Service(format!("binding {addr}: {e}")))?;
     socket.set_nonblocking(true).map_err(|e| CliError::Service(format!("binding {addr}: {e}")))?;
     let prometheus = PrometheusBuilder::new()
         .set_buckets_for_metric(
@@ -115,7 +117,9 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
 fn listen_address(configured: &str, flag: Option<String>) -> Result<(SocketAddr, &'static str), CliError> {
     let (text, source) = match flag {
         Some(text) => (text, "--listen"),
-        None if std::env::var_os("SQLRETRY_SERVE_LISTEN").is_some() => (configured.to_owned(), "SQLRETRY_SERVE_LISTEN"),
+        None if std::env::var_os("SQLRETRY_SERVE_LISTEN").is_some() => {
+            (configured.to_owned(), "SQLRETRY_SERVE_LISTEN")
+        }
         None => (configured.to_owned(), "[serve] listen"),
     };
     let addr = text.parse().map_err(|e| CliError::usage(source, format!("{text}: {e}")))?;
@@ -125,7 +129,7 @@ fn listen_address(configured: &str, flag: Option<String>) -> Result<(SocketAddr,
 async fn serve(
     socket: std::net::TcpListener,
     guards: Protection,
-    config: sqlretry::config::ServeConfig,
+    config: self::config::ServeConfig,
     writer: Writer,
     prometheus: metrics_exporter_prometheus::PrometheusHandle,
 ) -> Result<ExitCode, CliError> {

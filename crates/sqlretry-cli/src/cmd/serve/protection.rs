@@ -11,6 +11,7 @@ use crate::args::ServeArgs;
 use crate::error::CliError;
 
 use super::auth::Tokens;
+use super::config::ServeConfig;
 use super::limits::Limits;
 use super::origin::AllowedOrigins;
 
@@ -38,15 +39,26 @@ impl std::fmt::Debug for Protection {
 }
 
 impl Protection {
-    /// Reads the flags (and the `SQLRETRY_SERVE_TOKENS` variable) for a service on `addr`.
+    /// Reads `[serve]` and the flags over it (and the `SQLRETRY_SERVE_TOKENS` variable) for a
+    /// service on `addr`.
     ///
     /// # Errors
     ///
     /// A usage error naming the flag: an unreadable or malformed tokens file or variable, an
     /// unusable certificate or key, or `--allow-remote` without tokens (or without TLS and
     /// without `--allow-plaintext`).
-    pub fn from_args(args: &ServeArgs, addr: SocketAddr, limits: Limits) -> Result<Protection, CliError> {
-        let mut tokens = match &args.tokens_file {
+    pub fn from_args(
+        args: &ServeArgs,
+        config: &ServeConfig,
+        addr: SocketAddr,
+    ) -> Result<Protection, CliError> {
+        let limits = Limits {
+            header_read_timeout: config.header_read_timeout,
+            body_read_timeout: config.body_read_timeout,
+            ws_idle_timeout: config.ws_idle_timeout,
+            max_connections: config.max_connections,
+        };
+        let mut tokens = match args.tokens_file.as_ref().or(config.tokens_file.as_ref()) {
             Some(path) => Tokens::load(path).map_err(|e| CliError::usage("--tokens-file", e))?,
             None => Tokens::default(),
         };
@@ -54,13 +66,18 @@ impl Protection {
             let from_env = Tokens::parse(&lines.replace(';', "\n"), "SQLRETRY_SERVE_TOKENS / --tokens")
                 .map_err(|e| CliError::usage("--tokens", e))?;
             if !tokens.is_empty() && !from_env.is_empty() {
-                return Err(CliError::usage("--tokens", "give tokens by --tokens-file or by --tokens, not both"));
+                return Err(CliError::usage(
+                    "--tokens",
+                    "give tokens by --tokens-file or by --tokens, not both",
+                ));
             }
             if !from_env.is_empty() {
                 tokens = from_env;
             }
         }
-        let tls = match (&args.tls_cert, &args.tls_key) {
+        let cert = args.tls_cert.as_ref().or(config.tls_cert.as_ref());
+        let key = args.tls_key.as_ref().or(config.tls_key.as_ref());
+        let tls = match (cert, key) {
             (Some(cert), Some(key)) => {
                 Some(super::tls::acceptor(cert, key).map_err(|e| CliError::usage("--tls-cert", e))?)
             }
@@ -70,7 +87,9 @@ impl Protection {
             if tokens.is_empty() {
                 return Err(CliError::usage(
                     "--allow-remote",
-                    format!("{addr} is reachable from other hosts: give tokens (--tokens-file or SQLRETRY_SERVE_TOKENS)"),
+                    format!(
+                        "{addr} is reachable from other hosts: give tokens (--tokens-file or SQLRETRY_SERVE_TOKENS)"
+                    ),
                 ));
             }
             if tls.is_none() && !args.allow_plaintext {
@@ -82,6 +101,11 @@ impl Protection {
                 ));
             }
         }
-        Ok(Protection { tokens: Arc::new(tokens), origins: AllowedOrigins::new(args.allowed_origins.clone()), tls, limits })
+        Ok(Protection {
+            tokens: Arc::new(tokens),
+            origins: AllowedOrigins::new(args.allowed_origins.iter().chain(&config.allowed_origins).cloned()),
+            tls,
+            limits,
+        })
     }
 }

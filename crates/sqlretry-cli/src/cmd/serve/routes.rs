@@ -4,13 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::{Router, middleware};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Router, middleware};
 use serde_json::json;
 
 use super::auth::{self, Guard, Scope};
@@ -18,8 +18,8 @@ use super::ingest::Outcome;
 use super::limits::{self, BodyLimit};
 use super::protection::Protection;
 use super::state::AppState;
-use super::{content_type, origin};
 use super::tick::{self, BadInput};
+use super::{content_type, origin};
 
 /// The service's router. Guards are put where the routes are assembled, one group per scope:
 /// ingest (token scope `ingest`, browser `Origin` checked, JSON bodies only, read in time), reads
@@ -110,7 +110,9 @@ async fn post_ticks(
         // 503 as on the WebSocket: the ticks are kept, not written; the same body may be sent
         // again later (Retry-After). 500 stays for ticks neither written nor kept.
         Outcome::DeadLettered(e) => unavailable(&e),
-        Outcome::Failed(e) => (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({"error": e}))).into_response(),
+        Outcome::Failed(e) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({"error": e}))).into_response()
+        }
     }
 }
 

@@ -3,8 +3,8 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
+use super::config::ServeConfig;
 use metrics_exporter_prometheus::PrometheusHandle;
-use sqlretry::config::ServeConfig;
 use tokio::sync::{Semaphore, watch};
 
 use super::alerts::{Monitor, Recent};

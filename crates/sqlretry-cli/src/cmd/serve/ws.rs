@@ -71,7 +71,8 @@ async fn connection(socket: WebSocket, state: Arc<AppState>) {
                     // Refused as HTTP refuses the same bytes: replacement characters would be stored.
                     TickCounters::add(&state.ticks.counters().rejected, "sqlretry_serve_rejected_total", 1);
                     let error = format!("not UTF-8: {}", e.utf8_error());
-                    let frame = json!({"type": "error", "seq": null, "status": 400, "field": "body", "error": error});
+                    let frame =
+                        json!({"type": "error", "seq": null, "status": 400, "field": "body", "error": error});
                     if frames.send(Message::Text(frame.to_string().into())).await.is_err() {
                         break;
                     }
@@ -116,7 +117,9 @@ async fn connection(socket: WebSocket, state: Arc<AppState>) {
                 Outcome::Committed { new, duplicates } => {
                     json!({"type": "ack", "seq": seq, "ticks": n, "new": new, "duplicates": duplicates})
                 }
-                Outcome::DeadLettered(error) => json!({"type": "error", "seq": seq, "status": 503, "error": error}),
+                Outcome::DeadLettered(error) => {
+                    json!({"type": "error", "seq": seq, "status": 503, "error": error})
+                }
                 Outcome::Failed(error) => json!({"type": "error", "seq": seq, "status": 500, "error": error}),
             };
             drop((own, global));
