@@ -11,9 +11,11 @@
 //! inflight_total = 4096         # messages being written at once, all connections (memory held
 //!                               # by ingest stays below about inflight_total × max_body)
 //! drain_timeout = "10s"         # SIGTERM: how long in-flight writes may take to finish
-//! alert_batch_failures = 10     # the tick store's alert rules
-//! alert_success_rate = 0.95
-//! alert_retries_per_minute = 500
+//! alert_batch_failures = 10     # the tick store's alert rules: failed messages per alert_window,
+//! alert_success_rate = 0.95     # message success rate over alert_success_window,
+//! alert_retries_per_minute = 500  # writer retries per alert_window
+//! alert_window = "1m"
+//! alert_success_window = "5m"
 //! webhook_url = "http://127.0.0.1:9000/alerts"  # optional, http:// only (no TLS client in the
 //!                               # tree); POSTed when an alert starts and ends
 //! tokens_file = "/etc/sqlretry/tokens"  # `NAME SCOPES SECRET` lines; required off loopback
@@ -55,6 +57,8 @@ const KEYS: &[&str] = &[
     "alert_batch_failures",
     "alert_success_rate",
     "alert_retries_per_minute",
+    "alert_window",
+    "alert_success_window",
     "webhook_url",
     "tokens_file",
     "allowed_origins",
@@ -91,12 +95,21 @@ pub struct ServeConfig {
     /// How long a SIGTERM drain may take (default 10 s).
     #[serde(with = "duration")]
     pub drain_timeout: Duration,
-    /// Alert when more batches than this failed (default 10).
+    /// Alert when more messages than this failed (were not committed) within `alert_window`
+    /// (default 10).
     pub alert_batch_failures: u64,
-    /// Alert when the batch success rate falls below this (default 0.95).
+    /// Alert when the message success rate over `alert_success_window` falls below this
+    /// (default 0.95).
     pub alert_success_rate: f64,
-    /// Alert when more retries than this happened in the last minute (default 500).
+    /// Alert when the writer retried more than this within `alert_window` (default 500).
     pub alert_retries_per_minute: u64,
+    /// The window of the failures and retries rules (default 1 min): a rule resolves once its
+    /// events are older than this.
+    #[serde(with = "duration")]
+    pub alert_window: Duration,
+    /// The window of the success-rate rule (default 5 min).
+    #[serde(with = "duration")]
+    pub alert_success_window: Duration,
     /// An `http://` URL receiving a JSON POST when an alert starts and when it ends (`https://` is
     /// refused at start: no TLS client is in the dependency tree).
     pub webhook_url: Option<String>,
@@ -134,6 +147,8 @@ impl Default for ServeConfig {
             alert_batch_failures: 10,
             alert_success_rate: 0.95,
             alert_retries_per_minute: 500,
+            alert_window: Duration::from_secs(60),
+            alert_success_window: Duration::from_secs(300),
             webhook_url: None,
             tokens_file: None,
             allowed_origins: Vec::new(),
@@ -222,6 +237,8 @@ impl ServeConfig {
             ("header_read_timeout", self.header_read_timeout),
             ("body_read_timeout", self.body_read_timeout),
             ("ws_idle_timeout", self.ws_idle_timeout),
+            ("alert_window", self.alert_window),
+            ("alert_success_window", self.alert_success_window),
         ] {
             if value.is_zero() {
                 return Err(ConfigError::invalid(
@@ -295,7 +312,9 @@ mod tests {
                 "SQLRETRY_SERVE_ALLOWED_ORIGINS" => "https://a.example, https://b.example",
                 "SQLRETRY_SERVE_HEADER_READ_TIMEOUT"
                 | "SQLRETRY_SERVE_BODY_READ_TIMEOUT"
-                | "SQLRETRY_SERVE_WS_IDLE_TIMEOUT" => "3s",
+                | "SQLRETRY_SERVE_WS_IDLE_TIMEOUT"
+                | "SQLRETRY_SERVE_ALERT_WINDOW"
+                | "SQLRETRY_SERVE_ALERT_SUCCESS_WINDOW" => "3s",
                 "SQLRETRY_SERVE_TOKENS_FILE" => "/etc/tokens",
                 _ => "3",
             };

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use sqlretry::Writer;
 use sqlretry::writer::{DeadLetterStore, WriteError};
 
+use super::health::WriteHealth;
 use super::stats::TickCounters;
 use super::tick::Tick;
 
@@ -32,12 +33,13 @@ pub struct TickWriter {
     writer: Writer,
     counters: Arc<TickCounters>,
     dead_letters: Arc<Mutex<Option<DeadLetterStore>>>,
+    health: WriteHealth,
 }
 
 impl TickWriter {
     /// Writes through `writer`, counting into `counters`.
     pub fn new(writer: Writer, counters: Arc<TickCounters>) -> Self {
-        TickWriter { writer, counters, dead_letters: Arc::new(Mutex::new(None)) }
+        TickWriter { writer, counters, dead_letters: Arc::new(Mutex::new(None)), health: WriteHealth::default() }
     }
 
     /// The library's writer.
@@ -50,9 +52,39 @@ impl TickWriter {
         &self.counters
     }
 
+    /// Writes `ticks` (one client message) and accounts for the outcome: the ack latency of a
+    /// commit; failed messages and ticks, and the write health, when it did not commit.
+    pub async fn write(&self, ticks: Vec<Tick>) -> Outcome {
+        let started = std::time::Instant::now();
+        let n = ticks.len() as u64;
+        let outcome = self.commit(ticks).await;
+        let c = &self.counters;
+        match &outcome {
+            Outcome::Committed { .. } => {
+                metrics::histogram!("sqlretry_serve_ack_seconds").record(started.elapsed().as_secs_f64());
+                TickCounters::add(&c.messages_written, "sqlretry_serve_messages_written_total", 1);
+                self.health.committed();
+            }
+            Outcome::DeadLettered(error) | Outcome::Failed(error) => {
+                if matches!(outcome, Outcome::DeadLettered(_)) {
+                    TickCounters::add(&c.messages_dead_lettered, "sqlretry_serve_messages_dead_lettered_total", 1);
+                }
+                TickCounters::add(&c.messages_failed, "sqlretry_serve_messages_failed_total", 1);
+                TickCounters::add(&c.ticks_failed, "sqlretry_serve_ticks_failed_total", n);
+                self.health.failed(error);
+            }
+        }
+        outcome
+    }
+
+    /// Whether writes are failing now, and the last error.
+    pub fn health(&self) -> &WriteHealth {
+        &self.health
+    }
+
     /// Writes `ticks` in the next group transaction (`INSERT OR IGNORE`, new vs duplicate counted
     /// by `changes()`); returns after `COMMIT` (or after dead-lettering).
-    pub async fn write(&self, ticks: Vec<Tick>) -> Outcome {
+    async fn commit(&self, ticks: Vec<Tick>) -> Outcome {
         let ticks = Arc::new(ticks);
         let batch = Arc::clone(&ticks);
         let result = self

@@ -16,17 +16,21 @@ mod alerts;
 mod auth;
 pub mod config;
 mod content_type;
+mod describe;
+mod health;
 mod ingest;
 mod limits;
 mod listener;
 mod origin;
 mod protection;
+mod readiness;
 mod routes;
 mod shutdown;
 mod state;
 mod stats;
 pub mod tick;
 mod tls;
+mod window;
 mod ws;
 mod ws_idle;
 
@@ -95,7 +99,8 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
         .map_err(|e| CliError::Service(format!("cannot configure the metrics recorder: {e}")))?
         .install_recorder()
         .map_err(|e| CliError::Service(format!("cannot install the metrics recorder: {e}")))?;
-    let writer = Writer::open_with(&args.db, options.with_name("serve"))
+    describe::describe();
+    let writer = Writer::open_with(&args.db, options.with_name(describe::WRITER))
         .map_err(CliError::writer("opening the database"))?;
     writer
         .submit(|tx| tx.execute_batch(tick::SCHEMA))
@@ -201,24 +206,36 @@ async fn serve(
     }
 }
 
-/// Once a second: rates and alert rules (log, gauge, webhook); Prometheus upkeep. Ends on drain.
+/// Once a second: rates and alert rules (log, gauge, webhook); the writer's retries as a
+/// Prometheus counter; Prometheus upkeep. Ends on drain (a webhook in progress is abandoned).
 async fn monitor(state: Arc<AppState>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut stopping = state.stopping.clone();
+    let source = alerts::Source::new(state.ticks.writer().path().display().to_string());
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = stopping.wait_for(|s| *s) => return,
         }
         let metrics = state.ticks.writer().metrics();
-        let written = state.ticks.counters().written.load(std::sync::atomic::Ordering::Relaxed);
-        let changes = state.monitor.lock().unwrap_or_else(PoisonError::into_inner).observe(
-            Instant::now(),
-            &metrics,
-            written,
-        );
+        metrics::counter!("sqlretry_writer_retries_total", "writer" => describe::WRITER).absolute(metrics.retries_total);
+        let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        let c = state.ticks.counters();
+        let counts = alerts::Counts {
+            retries: metrics.retries_total,
+            ticks: load(&c.written),
+            messages_written: load(&c.messages_written),
+            messages_failed: load(&c.messages_failed),
+        };
+        let changes =
+            state.monitor.lock().unwrap_or_else(PoisonError::into_inner).observe(Instant::now(), counts);
         for change in &changes {
-            alerts::announce(change, state.config.webhook_url.as_deref()).await;
+            let last_error = state.ticks.health().last_error().map(|(e, _)| e);
+            let body = alerts::payload(change, &source, last_error.as_deref(), std::time::SystemTime::now());
+            tokio::select! {
+                () = alerts::announce(change, state.config.webhook_url.as_deref(), &body) => {}
+                _ = stopping.wait_for(|s| *s) => return,
+            }
         }
         state.prometheus.run_upkeep();
     }

@@ -2,7 +2,6 @@
 //! `GET /api/tick-stats`, `GET /metrics`, `GET /healthz`, `GET /readyz`, and `/ws/ticks`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -124,15 +123,10 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.prometheus.render()).into_response()
 }
 
-/// Ready when not draining and a probe transaction commits within 2 s.
+/// Ready, or 503 with the reason (see `readiness`).
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    if state.is_stopping() {
-        return unavailable("shutting down");
-    }
-    let probe = state.ticks.writer().submit_async(|tx| tx.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)));
-    match tokio::time::timeout(Duration::from_secs(2), probe).await {
-        Ok(Ok(_)) => "ready\n".into_response(),
-        Ok(Err(e)) => unavailable(&format!("the writer cannot commit: {e}")),
-        Err(_) => unavailable("the writer did not commit a probe within 2 s"),
+    match super::readiness::check(&state).await {
+        Ok(()) => "ready\n".into_response(),
+        Err(reason) => unavailable(&reason),
     }
 }

@@ -55,12 +55,19 @@ impl AppState {
 
     /// `GET /api/tick-stats`'s body.
     pub fn tick_stats(self: &Arc<Self>) -> TickStats {
-        TickStats::gather(
+        let mut stats = TickStats::gather(
             self.ticks.writer().path().display().to_string(),
             self.ticks.counters(),
             &self.ticks.writer().metrics(),
             self.in_flight(),
             &self.recent(),
-        )
+        );
+        // A message that did not commit is the failure clients saw; the writer's own error
+        // (set only when a group gives up) may be older or absent.
+        if let Some((error, at)) = self.ticks.health().last_error() {
+            stats.last_batch_error = Some(error);
+            stats.last_batch_error_time = Some(at);
+        }
+        stats
     }
 }
