@@ -62,7 +62,8 @@ fn receiver(stop: Arc<AtomicBool>) -> (String, mpsc::Receiver<Value>, std::threa
             };
             calls += 1;
             if calls == 1 {
-                let _ = stream.write_all(b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                let _ =
+                    stream.write_all(b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
                 continue;
             }
             let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
@@ -128,7 +129,9 @@ fn a_foreign_lock_past_the_deadline_dead_letters_alerts_and_replay_restores() {
         let deadline = Instant::now() + Duration::from_secs(15);
         while !heard.iter().any(|a: &Value| a["alert"] == alert && a["state"] == state) {
             let left = deadline.saturating_duration_since(Instant::now());
-            heard.push(alerts.recv_timeout(left).unwrap_or_else(|_| panic!("no {alert} {state}; heard {heard:?}")));
+            heard.push(
+                alerts.recv_timeout(left).unwrap_or_else(|_| panic!("no {alert} {state}; heard {heard:?}")),
+            );
         }
         heard.iter().find(|a| a["alert"] == alert && a["state"] == state).unwrap().clone()
     };

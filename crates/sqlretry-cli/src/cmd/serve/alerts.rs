@@ -109,12 +109,7 @@ impl Monitor {
             });
         let checks = [
             (RULES[0], failures as f64, self.batch_failures as f64, failures > self.batch_failures),
-            (
-                RULES[1],
-                rate.unwrap_or(1.0),
-                self.success_rate,
-                rate.is_some_and(|r| r < self.success_rate),
-            ),
+            (RULES[1], rate.unwrap_or(1.0), self.success_rate, rate.is_some_and(|r| r < self.success_rate)),
             (
                 RULES[2],
                 retries_per_minute as f64,
@@ -171,7 +166,12 @@ impl Source {
 }
 
 /// The webhook's JSON body.
-pub fn payload(change: &Transition, source: &Source, last_error: Option<&str>, at: SystemTime) -> serde_json::Value {
+pub fn payload(
+    change: &Transition,
+    source: &Source,
+    last_error: Option<&str>,
+    at: SystemTime,
+) -> serde_json::Value {
     serde_json::json!({
         "host": source.host,
         "database": source.database,
@@ -212,18 +212,31 @@ impl std::fmt::Display for WebhookError {
 /// an unreachable receiver or a 5xx/429 answer is retried, another status is not.
 pub async fn announce(change: &Transition, webhook: Option<&str>, body: &serde_json::Value) {
     if change.state == "firing" {
-        tracing::error!(alert = change.alert, value = change.value, threshold = change.threshold, "ALERT firing");
+        tracing::error!(
+            alert = change.alert,
+            value = change.value,
+            threshold = change.threshold,
+            "ALERT firing"
+        );
     } else {
-        tracing::warn!(alert = change.alert, value = change.value, threshold = change.threshold, "alert resolved");
+        tracing::warn!(
+            alert = change.alert,
+            value = change.value,
+            threshold = change.threshold,
+            "alert resolved"
+        );
     }
     let Some(url) = webhook else { return };
     let body = body.to_string();
     let attempt = || async {
-        match crate::cmd::http_client::request("POST", url, Some(body.as_bytes()), Duration::from_secs(2)).await {
+        match crate::cmd::http_client::request("POST", url, Some(body.as_bytes()), Duration::from_secs(2))
+            .await
+        {
             Ok((status, _)) if (200..300).contains(&status) => Ok(()),
-            Ok((status, _)) => {
-                Err(WebhookError { message: format!("answered {status}"), retryable: status >= 500 || status == 429 })
-            }
+            Ok((status, _)) => Err(WebhookError {
+                message: format!("answered {status}"),
+                retryable: status >= 500 || status == 429,
+            }),
             Err(message) => Err(WebhookError { message, retryable: true }),
         }
     };

@@ -44,12 +44,30 @@ pub fn describe() {
 const COUNTERS: &[(&str, &str)] = &[
     ("sqlretry_serve_ticks_written_total", "Ticks committed as new rows."),
     ("sqlretry_serve_ticks_duplicate_total", "Ticks committed that were already stored (exact resends)."),
-    ("sqlretry_serve_ticks_dead_lettered_total", "Ticks not committed, kept in the dead-letter store for replay."),
-    ("sqlretry_serve_ticks_lost_total", "Ticks neither committed nor kept (the dead-letter store refused them). Must stay 0."),
-    ("sqlretry_serve_ticks_failed_total", "Ticks of messages that were not committed (dead-lettered or lost)."),
-    ("sqlretry_serve_messages_written_total", "Messages (HTTP bodies, WebSocket messages) committed and acknowledged."),
-    ("sqlretry_serve_messages_failed_total", "Messages not committed (dead-lettered or lost); the failures alert counts these."),
-    ("sqlretry_serve_messages_dead_lettered_total", "Messages not committed and kept in the dead-letter store."),
+    (
+        "sqlretry_serve_ticks_dead_lettered_total",
+        "Ticks not committed, kept in the dead-letter store for replay.",
+    ),
+    (
+        "sqlretry_serve_ticks_lost_total",
+        "Ticks neither committed nor kept (the dead-letter store refused them). Must stay 0.",
+    ),
+    (
+        "sqlretry_serve_ticks_failed_total",
+        "Ticks of messages that were not committed (dead-lettered or lost).",
+    ),
+    (
+        "sqlretry_serve_messages_written_total",
+        "Messages (HTTP bodies, WebSocket messages) committed and acknowledged.",
+    ),
+    (
+        "sqlretry_serve_messages_failed_total",
+        "Messages not committed (dead-lettered or lost); the failures alert counts these.",
+    ),
+    (
+        "sqlretry_serve_messages_dead_lettered_total",
+        "Messages not committed and kept in the dead-letter store.",
+    ),
     ("sqlretry_serve_rejected_total", "Messages refused for bad input (400, 413)."),
     ("sqlretry_serve_busy_total", "HTTP bodies refused with 503 because ingest was full."),
     ("sqlretry_writer_retries_total", "Retries of whole transactions by the writer."),

@@ -39,7 +39,12 @@ pub struct TickWriter {
 impl TickWriter {
     /// Writes through `writer`, counting into `counters`.
     pub fn new(writer: Writer, counters: Arc<TickCounters>) -> Self {
-        TickWriter { writer, counters, dead_letters: Arc::new(Mutex::new(None)), health: WriteHealth::default() }
+        TickWriter {
+            writer,
+            counters,
+            dead_letters: Arc::new(Mutex::new(None)),
+            health: WriteHealth::default(),
+        }
     }
 
     /// The library's writer.
@@ -67,7 +72,11 @@ impl TickWriter {
             }
             Outcome::DeadLettered(error) | Outcome::Failed(error) => {
                 if matches!(outcome, Outcome::DeadLettered(_)) {
-                    TickCounters::add(&c.messages_dead_lettered, "sqlretry_serve_messages_dead_lettered_total", 1);
+                    TickCounters::add(
+                        &c.messages_dead_lettered,
+                        "sqlretry_serve_messages_dead_lettered_total",
+                        1,
+                    );
                 }
                 TickCounters::add(&c.messages_failed, "sqlretry_serve_messages_failed_total", 1);
                 TickCounters::add(&c.ticks_failed, "sqlretry_serve_ticks_failed_total", n);

@@ -155,18 +155,19 @@ async fn serve(
         ws_idle_timeout: guards.limits.ws_idle_timeout,
     });
     let monitor = tokio::spawn(monitor(Arc::clone(&state)));
-    let (http, ws) = if guards.tls.is_some() { ("https", "wss") } else { ("http", "ws") };
-    println!("sqlretry serve: listening on {http}://{bound} (WebSocket {ws}://{bound}/ws/ticks)");
     if guards.tokens.is_empty() {
         tracing::warn!("no tokens configured: any local process may write and read (loopback only)");
     } else {
         tracing::info!(tokens = guards.tokens.len(), "bearer tokens required");
     }
     let app = routes::router(Arc::clone(&state), &guards);
+    let signals = shutdown::Signals::install();
     let signal = tokio::spawn(async move {
-        shutdown::signal().await;
+        signals.recv().await;
         let _ = stop.send(true);
     });
+    let (http, ws) = if guards.tls.is_some() { ("https", "wss") } else { ("http", "ws") };
+    println!("sqlretry serve: listening on {http}://{bound} (WebSocket {ws}://{bound}/ws/ticks)");
     let accept = listener::Listener { tcp: listener, tls: guards.tls.clone(), limits: guards.limits, open };
     let (started, http_cut) = listener::serve(accept, app, stopping, drain_timeout).await;
     signal.abort();
@@ -218,7 +219,8 @@ async fn monitor(state: Arc<AppState>) {
             _ = stopping.wait_for(|s| *s) => return,
         }
         let metrics = state.ticks.writer().metrics();
-        metrics::counter!("sqlretry_writer_retries_total", "writer" => describe::WRITER).absolute(metrics.retries_total);
+        metrics::counter!("sqlretry_writer_retries_total", "writer" => describe::WRITER)
+            .absolute(metrics.retries_total);
         let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
         let c = state.ticks.counters();
         let counts = alerts::Counts {
