@@ -10,7 +10,6 @@ mod serve_common;
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Duration;
 
 use serde_json::Value;
 use serve_common::{Server, http, ticks_json};

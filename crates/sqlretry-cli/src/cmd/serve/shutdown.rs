@@ -17,7 +17,7 @@ impl Signals {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
-            let mut one = |kind: SignalKind, name: &str| {
+            let one = |kind: SignalKind, name: &str| {
                 signal(kind).map_err(|e| tracing::warn!(error = %e, "cannot listen for {name}")).ok()
             };
             Signals {
