@@ -188,10 +188,13 @@ pub fn http_full(
     (status, head.to_ascii_lowercase(), body.to_owned())
 }
 
-/// `n` ticks of `symbol` with timestamps and seqs from `first`, as a JSON array.
+/// `n` quotes of `symbol` with timestamps (ms) and seqs from `first`, as a JSON array.
 pub fn ticks_json(symbol: &str, first: u64, n: u64) -> String {
     let ticks: Vec<Value> = (first..first + n)
-        .map(|i| serde_json::json!({"symbol": symbol, "timestamp": i, "price": 1.0 + i as f64 / 1e4, "volume": 1, "seq": i}))
+        .map(|i| {
+            let bid = 1.0 + i as f64 / 1e4;
+            serde_json::json!({"symbol": symbol, "timestamp": i, "bid": bid, "ask": bid + 0.0002, "seq": i})
+        })
         .collect();
     Value::Array(ticks).to_string()
 }

@@ -16,6 +16,19 @@
 //! alert_retries_per_minute = 500
 //! webhook_url = "http://127.0.0.1:9000/alerts"  # optional, http:// only (no TLS client in the
 //!                               # tree); POSTed when an alert starts and ends
+//!
+//! # the tick model: the stored columns
+//! model = "quote"               # quote (bid, ask, spread, lp_source) | trade (price, volume, side) | custom
+//! timestamp_unit = "ms"         # integer timestamps: s | ms | us | ns (RFC 3339 strings always accepted)
+//! [[serve.columns]]             # more columns after the preset's (or the only ones, with "custom")
+//! name = "venue"
+//! type = "text"                 # real | integer | text
+//! required = false
+//!
+//! # reads
+//! read_limit = 1000             # ticks per page of GET /api/ticks when `limit` is not given
+//! read_limit_max = 10000        # the largest `limit` accepted
+//! read_connections = 4          # read-only connections (WAL: reads never block ingest)
 //! ```
 //!
 //! A variable overrides one key: `SQLRETRY_SERVE_` and the key in capitals
@@ -26,6 +39,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sqlretry::ConfigError;
+
+use super::model::{ColumnConfig, Preset};
+use super::timestamp::TimeUnit;
 use sqlretry::config::UnknownVariable;
 
 /// The table's name in the configuration file.
@@ -46,6 +62,11 @@ const KEYS: &[&str] = &[
     "alert_success_rate",
     "alert_retries_per_minute",
     "webhook_url",
+    "model",
+    "timestamp_unit",
+    "read_limit",
+    "read_limit_max",
+    "read_connections",
 ];
 
 /// `[serve]`: the tick store service (`sqlretry serve`).
@@ -76,6 +97,18 @@ pub struct ServeConfig {
     /// An `http://` URL receiving a JSON POST when an alert starts and when it ends (`https://` is
     /// refused at start: no TLS client is in the dependency tree).
     pub webhook_url: Option<String>,
+    /// The stored columns' preset (default `quote`: what the seed's Go tick server stores).
+    pub model: Preset,
+    /// The unit of integer timestamps (default `ms`); RFC 3339 strings are always accepted.
+    pub timestamp_unit: TimeUnit,
+    /// Columns stored after the preset's.
+    pub columns: Vec<ColumnConfig>,
+    /// Ticks per page of `GET /api/ticks` without `limit` (default 1000).
+    pub read_limit: usize,
+    /// The largest `limit` accepted (default 10,000).
+    pub read_limit_max: usize,
+    /// Read-only connections for the read endpoints (default 4).
+    pub read_connections: usize,
 }
 
 impl Default for ServeConfig {
@@ -91,6 +124,12 @@ impl Default for ServeConfig {
             alert_success_rate: 0.95,
             alert_retries_per_minute: 500,
             webhook_url: None,
+            model: Preset::Quote,
+            timestamp_unit: TimeUnit::Ms,
+            columns: Vec::new(),
+            read_limit: 1000,
+            read_limit_max: 10_000,
+            read_connections: 4,
         }
     }
 }
@@ -145,6 +184,9 @@ impl ServeConfig {
             ("max_symbol_len", self.max_symbol_len),
             ("inflight_per_connection", self.inflight_per_connection),
             ("inflight_total", self.inflight_total),
+            ("read_limit", self.read_limit),
+            ("read_limit_max", self.read_limit_max),
+            ("read_connections", self.read_connections),
         ] {
             if value == 0 {
                 return Err(ConfigError::invalid(format!("{SECTION}.{key}"), 0, "must be at least 1"));
@@ -157,6 +199,15 @@ impl ServeConfig {
                 "must be between 0 and 1",
             ));
         }
+        if self.read_limit > self.read_limit_max {
+            return Err(ConfigError::invalid(
+                format!("{SECTION}.read_limit"),
+                self.read_limit,
+                format!("must not exceed read_limit_max ({})", self.read_limit_max),
+            ));
+        }
+        super::model::Model::new(self.model, &self.columns)
+            .map_err(|e| ConfigError::invalid(format!("{SECTION}.columns"), "…", e))?;
         Ok(())
     }
 }
@@ -204,6 +255,9 @@ mod tests {
                 "SQLRETRY_SERVE_WEBHOOK_URL" => "http://127.0.0.1:9/alerts",
                 "SQLRETRY_SERVE_DRAIN_TIMEOUT" => "3s",
                 "SQLRETRY_SERVE_ALERT_SUCCESS_RATE" => "0.5",
+                "SQLRETRY_SERVE_MODEL" => "trade",
+                "SQLRETRY_SERVE_TIMESTAMP_UNIT" => "ns",
+                "SQLRETRY_SERVE_READ_LIMIT_MAX" => "30000",
                 _ => "3",
             };
             let (config, warnings) = ServeConfig::default()

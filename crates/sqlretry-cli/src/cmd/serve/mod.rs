@@ -15,11 +15,14 @@
 mod alerts;
 pub mod config;
 mod ingest;
+pub mod model;
+mod reads;
 mod routes;
 mod shutdown;
 mod state;
 mod stats;
 pub mod tick;
+pub mod timestamp;
 mod ws;
 
 use std::net::SocketAddr;
@@ -83,23 +86,57 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
         .map_err(|e| CliError::Service(format!("cannot install the metrics recorder: {e}")))?;
     let writer = Writer::open_with(&args.db, options.with_name("serve"))
         .map_err(CliError::writer("opening the database"))?;
+    let model = Arc::new(
+        model::Model::new(config.serve.model, &config.serve.columns)
+            .map_err(|e| CliError::usage("--config", e))?,
+    );
+    let check = Arc::clone(&model);
     writer
-        .submit(|tx| tx.execute_batch(tick::SCHEMA))
+        .submit(move |tx| Ok(check.verify(tx)))
+        .map_err(|e| CliError::Service(format!("reading the ticks table: {e}")))?
+        .map_err(|e| CliError::usage("--db", format!("{}: {e}", args.db.display())))?;
+    let schema = model.schema_sql();
+    writer
+        .submit(move |tx| tx.execute_batch(&schema))
         .map_err(|e| CliError::Service(format!("creating the ticks table: {e}")))?;
+    let reads = Arc::new(reads::ReadState {
+        pool: Arc::new(
+            reads::ReadPool::open(&args.db, config.serve.read_connections)
+                .map_err(CliError::sqlite("opening the read connections"))?,
+        ),
+        model: Arc::clone(&model),
+        unit: config.serve.timestamp_unit,
+        default_limit: config.serve.read_limit,
+        max_limit: config.serve.read_limit_max,
+    });
+    let parser = tick::TickParser {
+        model: Arc::clone(&model),
+        unit: config.serve.timestamp_unit,
+        max_symbol_len: config.serve.max_symbol_len,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("sqlretry-serve")
         .build()
         .map_err(|e| CliError::Service(format!("starting the runtime: {e}")))?;
-    runtime.block_on(serve(addr, config.serve, writer, prometheus))
+    runtime.block_on(serve(addr, config.serve, Ingest { writer, model, parser }, reads, prometheus))
+}
+
+/// The write side the handlers share.
+struct Ingest {
+    writer: Writer,
+    model: Arc<model::Model>,
+    parser: tick::TickParser,
 }
 
 async fn serve(
     addr: SocketAddr,
     config: self::config::ServeConfig,
-    writer: Writer,
+    ingest: Ingest,
+    reads: Arc<reads::ReadState>,
     prometheus: metrics_exporter_prometheus::PrometheusHandle,
 ) -> Result<ExitCode, CliError> {
+    let Ingest { writer, model, parser } = ingest;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| CliError::Service(format!("binding {addr}: {e}")))?;
@@ -107,7 +144,9 @@ async fn serve(
     let (stop, stopping) = watch::channel(false);
     let drain_timeout = config.drain_timeout;
     let state = Arc::new(AppState {
-        ticks: TickWriter::new(writer.clone(), Arc::new(TickCounters::new())),
+        ticks: TickWriter::new(writer.clone(), model, Arc::new(TickCounters::new())),
+        parser,
+        reads,
         inflight: Arc::new(Semaphore::new(config.inflight_total)),
         monitor: Mutex::new(Monitor::new(&config)),
         config,

@@ -1,5 +1,6 @@
 //! The HTTP routes: `POST /api/ticks` (JSON array or NDJSON, answered after commit),
-//! `GET /api/tick-stats`, `GET /metrics`, `GET /healthz`, `GET /readyz`, and `/ws/ticks`.
+//! `GET /api/tick-stats`, `GET /metrics`, `GET /healthz`, `GET /readyz`, `/ws/ticks`, and the
+//! read endpoints (`reads/`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +16,7 @@ use serde_json::json;
 
 use super::ingest::Outcome;
 use super::state::AppState;
-use super::tick::{self, BadInput};
+use super::tick::BadInput;
 
 /// The service's router.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -27,6 +28,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/ws/ticks", get(super::ws::upgrade))
+        .merge(super::reads::router(Arc::clone(&state.reads)))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
@@ -64,15 +66,14 @@ async fn post_ticks(
         Ok(body) => body,
         Err(rejection) => return refused(&state, unreadable_body(&rejection)),
     };
-    let max_symbol = state.config.max_symbol_len;
     let parsed = std::str::from_utf8(&body)
         .map_err(|e| BadInput { field: "body".into(), error: format!("not UTF-8: {e}") })
         .and_then(|text| {
             let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
             if content_type.contains("ndjson") || content_type.contains("jsonl") {
-                tick::parse_ndjson(text, max_symbol)
+                state.parser.parse_ndjson(text)
             } else {
-                tick::parse_message(text, max_symbol, false)
+                state.parser.parse_message(text, false)
             }
         });
     let ticks = match parsed {
