@@ -113,8 +113,8 @@ pub enum NotWritten {
     Lost {
         /// Why the transaction did not commit.
         error: WriteError,
-        /// Why the dead-letter store refused them.
-        store_error: WriterError,
+        /// Why the dead-letter store refused them (boxed: rare, and large).
+        store_error: Box<WriterError>,
     },
 }
 
@@ -168,7 +168,7 @@ impl Writer {
         let kept = tokio::task::spawn_blocking(move || keep(&shared, &rows, error)).await;
         Err(kept.unwrap_or_else(|_| NotWritten::Lost {
             error: WriteError::Panicked,
-            store_error: WriterError::Write(WriteError::Panicked),
+            store_error: Box::new(WriterError::Write(WriteError::Panicked)),
         }))
     }
 }
@@ -177,6 +177,6 @@ impl Writer {
 fn keep(shared: &Shared, rows: &Rows, error: WriteError) -> NotWritten {
     match shared.dead_letter(&rows.row_type, &rows.insert_sql, &rows.values, &error.to_string()) {
         Ok(id) => NotWritten::DeadLettered { error, id },
-        Err(store_error) => NotWritten::Lost { error, store_error },
+        Err(store_error) => NotWritten::Lost { error, store_error: Box::new(store_error) },
     }
 }
