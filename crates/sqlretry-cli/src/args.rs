@@ -262,6 +262,10 @@ pub struct LoadArgs {
     /// Ticks per WebSocket message.
     #[arg(long, default_value_t = 10)]
     pub batch: usize,
+    /// What ticks to send: quotes (bid/ask, the server's default model) or trades (price/volume,
+    /// for a server with `model = "trade"`). Timestamps are integer milliseconds.
+    #[arg(long, value_enum, default_value = "quote")]
+    pub ticks: TickKind,
     /// The server's database file: verify every acknowledged tick is there (else tick-stats' counts).
     #[arg(long, value_name = "DB")]
     pub db: Option<PathBuf>,
@@ -277,6 +281,15 @@ pub struct LoadArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The ticks `sqlretry load` sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TickKind {
+    /// `bid`, `ask`, `lp_source` (the spread computed by the server).
+    Quote,
+    /// `price`, `volume`, `side`.
+    Trade,
 }
 
 /// Flags of the hidden `__worker` subcommand (set by the parent process, not by users).

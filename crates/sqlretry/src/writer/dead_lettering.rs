@@ -15,8 +15,15 @@ const ROW_SHOWN: usize = 120;
 
 impl Shared {
     /// Stores a failed batch durably; counts its rows dead-lettered only once it is on disk, or
-    /// lost (see the module docs) if the store refused it under the policy.
-    pub(crate) fn dead_letter(&self, row_type: &str, insert_sql: &str, rows: &[Vec<Value>], error: &str) {
+    /// lost (see the module docs) if the store refused it under the policy. Returns the dead
+    /// letter's id, or the store's error when the rows were lost.
+    pub(crate) fn dead_letter(
+        &self,
+        row_type: &str,
+        insert_sql: &str,
+        rows: &[Vec<Value>],
+        error: &str,
+    ) -> Result<i64, WriterError> {
         let n = rows.len() as u64;
         let stored = Retry::new(&self.config.policy)
             .named("dead letter")
@@ -38,7 +45,7 @@ impl Shared {
                 }
                 result
             });
-        match stored {
+        match &stored {
             Ok(id) => {
                 self.metrics.dead_lettered(n);
                 tracing::warn!(writer = %self.metrics.name(), row_type, rows = n, id, error, "batch kept in the dead-letter store");
@@ -57,6 +64,7 @@ impl Shared {
                 );
             }
         }
+        stored.map_err(|e| e.into_inner())
     }
 }
 

@@ -429,6 +429,11 @@ impl Writer {
         Deadline::from_policy(&self.shared.config.policy, Instant::now())
     }
 
+    /// What the handles and the thread share (for the writer's other files).
+    pub(super) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     pub(crate) fn shared_metrics(&self) -> &WriterMetrics {
         &self.shared.metrics
     }

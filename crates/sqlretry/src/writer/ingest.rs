@@ -151,7 +151,8 @@ impl<R: Row> RowLane<R> {
             }
             None => "abandoned: the writer was dropped before the batch could be written".to_owned(),
         };
-        shared.dead_letter(R::TYPE_NAME, R::INSERT_SQL, &rows, &error);
+        // Counted (dead-lettered or lost) and logged there; nobody waits for this batch.
+        let _ = shared.dead_letter(R::TYPE_NAME, R::INSERT_SQL, &rows, &error);
     }
 }
 

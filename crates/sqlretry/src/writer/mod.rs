@@ -12,6 +12,8 @@
 //! - [`Writer::enqueue`]: the same request without waiting; its [`Pending`] result is collected
 //!   later, so one producer can keep many writes in flight (pipelining).
 //! - [`Writer::ingest`]: fire-and-forget appends of [`Row`]s, flushed in batches (spec 002).
+//! - [`Writer::write_rows`] / [`Writer::write_rows_async`]: "write these [`Rows`] or dead-letter
+//!   them" — acknowledged after the commit, or kept in the dead-letter store ([`NotWritten`]).
 //! - [`Writer::replay_all`] and [`DeadLetterStore`]: batches that exhausted their retries are kept
 //!   in `<db>.deadletter.sqlite`, never dropped, and can be written back — by any program: each
 //!   batch keeps its `INSERT` and its rows as SQL values, so no Rust type is needed to replay it.
@@ -113,6 +115,7 @@ mod intake;
 mod metrics;
 mod options;
 mod request;
+mod rows;
 mod run_group;
 mod store_lane;
 mod writer_config;
@@ -123,3 +126,4 @@ pub use handle::{Pending, Writer};
 pub use ingest::{Ingest, Row};
 pub use metrics::{LatencySummary, WriterMetricsSnapshot};
 pub use options::{IngestOptions, WriterOptions};
+pub use rows::{NotWritten, Rows};

@@ -150,7 +150,10 @@ async fn measure(
             let plan = conn::Plan {
                 url: ws_url.clone(),
                 symbol: format!("LOAD{i:04}"),
-                base: now_ms.saturating_mul(1_000_000),
+                base: now_ms,
+                kind: args.ticks,
+                tag: format!("load-{now_ms}"),
+                number: i,
                 rate,
                 batch: args.batch,
                 total,
@@ -205,7 +208,7 @@ async fn measure(
     }
     if let Some(db) = &args.db {
         report
-            .verify_in_file(db, &results)
+            .verify_in_file(db, &results, args.ticks)
             .map_err(CliError::sqlite(format!("verifying {}", db.display())))?;
     }
     Ok(report)

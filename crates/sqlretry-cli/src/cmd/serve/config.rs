@@ -26,6 +26,19 @@
 //! body_read_timeout = "30s"     # a request's body must arrive in this (408 otherwise)
 //! ws_idle_timeout = "60s"       # a silent WebSocket is pinged at half of it, closed at its end
 //! max_connections = 10000       # open connections; past it 503 and close
+//!
+//! # the tick model: the stored columns
+//! model = "quote"               # quote (bid, ask, spread, lp_source) | trade (price, volume, side) | custom
+//! timestamp_unit = "ms"         # integer timestamps: s | ms | us | ns (RFC 3339 strings always accepted)
+//! [[serve.columns]]             # more columns after the preset's (or the only ones, with "custom")
+//! name = "venue"
+//! type = "text"                 # real | integer | text
+//! required = false
+//!
+//! # reads
+//! read_limit = 1000             # ticks per page of GET /api/ticks when `limit` is not given
+//! read_limit_max = 10000        # the largest `limit` accepted
+//! read_connections = 4          # read-only connections (WAL: reads never block ingest)
 //! ```
 //!
 //! A variable overrides one key: `SQLRETRY_SERVE_` and the key in capitals
@@ -38,6 +51,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sqlretry::ConfigError;
+
+use super::model::{ColumnConfig, Preset};
+use super::timestamp::TimeUnit;
 use sqlretry::config::UnknownVariable;
 
 /// The table's name in the configuration file.
@@ -68,6 +84,11 @@ const KEYS: &[&str] = &[
     "body_read_timeout",
     "ws_idle_timeout",
     "max_connections",
+    "model",
+    "timestamp_unit",
+    "read_limit",
+    "read_limit_max",
+    "read_connections",
 ];
 
 /// `SQLRETRY_SERVE_…` variables that are not keys (so not warned about).
@@ -133,6 +154,18 @@ pub struct ServeConfig {
     pub ws_idle_timeout: Duration,
     /// Open connections, HTTP and WebSocket (default 10,000); past it 503 and close.
     pub max_connections: usize,
+    /// The stored columns' preset (default `quote`: what the seed's Go tick server stores).
+    pub model: Preset,
+    /// The unit of integer timestamps (default `ms`); RFC 3339 strings are always accepted.
+    pub timestamp_unit: TimeUnit,
+    /// Columns stored after the preset's.
+    pub columns: Vec<ColumnConfig>,
+    /// Ticks per page of `GET /api/ticks` without `limit` (default 1000).
+    pub read_limit: usize,
+    /// The largest `limit` accepted (default 10,000).
+    pub read_limit_max: usize,
+    /// Read-only connections for the read endpoints (default 4).
+    pub read_connections: usize,
 }
 
 impl Default for ServeConfig {
@@ -158,6 +191,12 @@ impl Default for ServeConfig {
             body_read_timeout: Duration::from_secs(30),
             ws_idle_timeout: Duration::from_secs(60),
             max_connections: 10_000,
+            model: Preset::Quote,
+            timestamp_unit: TimeUnit::Ms,
+            columns: Vec::new(),
+            read_limit: 1000,
+            read_limit_max: 10_000,
+            read_connections: 4,
         }
     }
 }
@@ -228,6 +267,9 @@ impl ServeConfig {
             ("inflight_per_connection", self.inflight_per_connection),
             ("inflight_total", self.inflight_total),
             ("max_connections", self.max_connections),
+            ("read_limit", self.read_limit),
+            ("read_limit_max", self.read_limit_max),
+            ("read_connections", self.read_connections),
         ] {
             if value == 0 {
                 return Err(ConfigError::invalid(format!("{SECTION}.{key}"), 0, "must be at least 1"));
@@ -262,6 +304,15 @@ impl ServeConfig {
                 "must be between 0 and 1",
             ));
         }
+        if self.read_limit > self.read_limit_max {
+            return Err(ConfigError::invalid(
+                format!("{SECTION}.read_limit"),
+                self.read_limit,
+                format!("must not exceed read_limit_max ({})", self.read_limit_max),
+            ));
+        }
+        super::model::Model::new(self.model, &self.columns)
+            .map_err(|e| ConfigError::invalid(format!("{SECTION}.columns"), "…", e))?;
         Ok(())
     }
 }
@@ -316,6 +367,9 @@ mod tests {
                 | "SQLRETRY_SERVE_ALERT_WINDOW"
                 | "SQLRETRY_SERVE_ALERT_SUCCESS_WINDOW" => "3s",
                 "SQLRETRY_SERVE_TOKENS_FILE" => "/etc/tokens",
+                "SQLRETRY_SERVE_MODEL" => "trade",
+                "SQLRETRY_SERVE_TIMESTAMP_UNIT" => "ns",
+                "SQLRETRY_SERVE_READ_LIMIT_MAX" => "30000",
                 _ => "3",
             };
             let (config, warnings) = ServeConfig::default()

@@ -24,11 +24,14 @@ mod listener;
 mod origin;
 mod protection;
 mod readiness;
+pub mod model;
+mod reads;
 mod routes;
 mod shutdown;
 mod state;
 mod stats;
 pub mod tick;
+pub mod timestamp;
 mod tls;
 mod window;
 mod ws;
@@ -102,19 +105,52 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
     describe::describe();
     let writer = Writer::open_with(&args.db, options.with_name(describe::WRITER))
         .map_err(CliError::writer("opening the database"))?;
+    let model = Arc::new(
+        model::Model::new(config.serve.model, &config.serve.columns)
+            .map_err(|e| CliError::usage("--config", e))?,
+    );
+    let check = Arc::clone(&model);
     writer
-        .submit(|tx| tx.execute_batch(tick::SCHEMA))
+        .submit(move |tx| Ok(check.verify(tx)))
+        .map_err(|e| CliError::Service(format!("reading the ticks table: {e}")))?
+        .map_err(|e| CliError::usage("--db", format!("{}: {e}", args.db.display())))?;
+    let schema = model.schema_sql();
+    writer
+        .submit(move |tx| tx.execute_batch(&schema))
         .map_err(|e| CliError::Service(format!("creating the ticks table: {e}")))?;
+    let reads = Arc::new(reads::ReadState {
+        pool: Arc::new(
+            reads::ReadPool::open(&args.db, config.serve.read_connections)
+                .map_err(CliError::sqlite("opening the read connections"))?,
+        ),
+        model: Arc::clone(&model),
+        unit: config.serve.timestamp_unit,
+        default_limit: config.serve.read_limit,
+        max_limit: config.serve.read_limit_max,
+    });
+    let parser = tick::TickParser {
+        model: Arc::clone(&model),
+        unit: config.serve.timestamp_unit,
+        max_symbol_len: config.serve.max_symbol_len,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("sqlretry-serve")
         .build()
         .map_err(|e| CliError::Service(format!("starting the runtime: {e}")))?;
-    let outcome = runtime.block_on(serve(socket, guards, config.serve, writer, prometheus));
+    let outcome =
+        runtime.block_on(serve(socket, guards, config.serve, Ingest { writer, model, parser }, reads, prometheus));
     // Tasks cut at the drain deadline (a WebSocket waiting on a stuck write) must not hold the
     // exit: the drain already decided what was acknowledged.
     runtime.shutdown_timeout(Duration::from_millis(100));
     outcome
+}
+
+/// The write side the handlers share.
+struct Ingest {
+    writer: Writer,
+    model: Arc<model::Model>,
+    parser: tick::TickParser,
 }
 
 /// The address to listen on, and the name of where it came from (for errors): the flag, the
@@ -135,16 +171,20 @@ async fn serve(
     socket: std::net::TcpListener,
     guards: Protection,
     config: self::config::ServeConfig,
-    writer: Writer,
+    ingest: Ingest,
+    reads: Arc<reads::ReadState>,
     prometheus: metrics_exporter_prometheus::PrometheusHandle,
 ) -> Result<ExitCode, CliError> {
+    let Ingest { writer, model, parser } = ingest;
     let listener = tokio::net::TcpListener::from_std(socket).map_err(|e| CliError::Service(e.to_string()))?;
     let bound = listener.local_addr().map_err(|e| CliError::Service(e.to_string()))?;
     let (stop, stopping) = watch::channel(false);
     let drain_timeout = config.drain_timeout;
     let open = OpenConnections::new(guards.limits.max_connections);
     let state = Arc::new(AppState {
-        ticks: TickWriter::new(writer.clone(), Arc::new(TickCounters::new())),
+        ticks: TickWriter::new(writer.clone(), model, Arc::new(TickCounters::new())),
+        parser,
+        reads,
         inflight: Arc::new(Semaphore::new(config.inflight_total)),
         monitor: Mutex::new(Monitor::new(&config)),
         config,

@@ -1,5 +1,6 @@
 //! The HTTP routes: `POST /api/ticks` (JSON array or NDJSON, answered after commit),
-//! `GET /api/tick-stats`, `GET /metrics`, `GET /healthz`, `GET /readyz`, and `/ws/ticks`.
+//! `GET /api/tick-stats`, `GET /metrics`, `GET /healthz`, `GET /readyz`, `/ws/ticks`, and the
+//! read endpoints (`reads/`).
 
 use std::sync::Arc;
 
@@ -17,7 +18,7 @@ use super::ingest::Outcome;
 use super::limits::{self, BodyLimit};
 use super::protection::Protection;
 use super::state::AppState;
-use super::tick::{self, BadInput};
+use super::tick::BadInput;
 use super::{content_type, origin};
 
 /// The service's router. Guards are put where the routes are assembled, one group per scope:
@@ -40,10 +41,13 @@ pub fn router(state: Arc<AppState>, guards: &Protection) -> Router {
         .route("/api/tick-stats", get(tick_stats))
         .route("/metrics", get(metrics))
         .layer(middleware::from_fn_with_state(Guard::new(&guards.tokens, Scope::Read), auth::require));
+    let reads = super::reads::router(Arc::clone(&state.reads))
+        .layer(middleware::from_fn_with_state(Guard::new(&guards.tokens, Scope::Read), auth::require));
     let probes = Router::new().route("/healthz", get(|| async { "ok\n" })).route("/readyz", get(readyz));
     Router::new()
         .merge(ingest)
         .merge(read)
+        .merge(reads)
         .merge(probes)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
@@ -82,15 +86,14 @@ async fn post_ticks(
         Ok(body) => body,
         Err(rejection) => return refused(&state, unreadable_body(&rejection)),
     };
-    let max_symbol = state.config.max_symbol_len;
     let parsed = std::str::from_utf8(&body)
         .map_err(|e| BadInput { field: "body".into(), error: format!("not UTF-8: {e}") })
         .and_then(|text| {
             let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
             if content_type.contains("ndjson") || content_type.contains("jsonl") {
-                tick::parse_ndjson(text, max_symbol)
+                state.parser.parse_ndjson(text)
             } else {
-                tick::parse_message(text, max_symbol, false)
+                state.parser.parse_message(text, false)
             }
         });
     let ticks = match parsed {

@@ -9,13 +9,19 @@ use tokio::sync::{Semaphore, watch};
 
 use super::alerts::{Monitor, Recent};
 use super::ingest::TickWriter;
+use super::reads::ReadState;
 use super::stats::TickStats;
+use super::tick::TickParser;
 
 /// Shared by the handlers (behind an `Arc`).
 #[derive(Debug)]
 pub struct AppState {
     /// The write path.
     pub ticks: TickWriter,
+    /// Reads ticks of the configured model.
+    pub parser: TickParser,
+    /// The read endpoints' connections and settings.
+    pub reads: Arc<ReadState>,
     /// `[serve]`.
     pub config: ServeConfig,
     /// Messages being written, all connections (`inflight_total` permits).

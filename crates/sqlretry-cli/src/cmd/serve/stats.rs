@@ -17,7 +17,8 @@ pub struct TickCounters {
     pub duplicates: AtomicU64,
     /// Ticks of batches that exhausted their retries, kept in the dead-letter store.
     pub dead_lettered: AtomicU64,
-    /// Ticks neither committed nor kept (the dead-letter store refused them). Stays 0.
+    /// Ticks neither committed nor kept (the dead-letter store refused them; the writer's
+    /// `rows_lost` counts them too). Stays 0.
     pub lost: AtomicU64,
     /// Messages refused for bad input (400).
     pub rejected: AtomicU64,
@@ -136,7 +137,7 @@ impl TickStats {
             batches_written: writer.batches_written,
             batch_failures: writer.batch_failures,
             ticks_written: load(&counters.written),
-            ticks_lost: load(&counters.lost) + writer.rows_lost,
+            ticks_lost: writer.rows_lost,
             retries_total: writer.retries_total,
             last_batch_error: writer.last_batch_error.clone(),
             last_batch_error_time: writer.last_batch_error_at.clone(),

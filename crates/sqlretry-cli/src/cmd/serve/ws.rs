@@ -92,7 +92,7 @@ async fn connection(socket: WebSocket, state: Arc<AppState>) {
             }
             continue;
         }
-        let ticks = match tick::parse_message(&text, state.config.max_symbol_len, true) {
+        let ticks = match state.parser.parse_message(&text, true) {
             Ok(ticks) => ticks,
             Err(bad) => {
                 TickCounters::add(&state.ticks.counters().rejected, "sqlretry_serve_rejected_total", 1);
