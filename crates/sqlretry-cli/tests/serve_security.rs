@@ -43,7 +43,7 @@ fn tokens_decide_who_writes_and_reads_and_are_never_logged() {
     let (status, body) = post(&[("Authorization", &format!("Bearer {FEED}"))]);
     assert_eq!(status, 200, "{body}");
 
-    for path in ["/api/tick-stats", "/metrics"] {
+    for path in ["/api/tick-stats", "/metrics", "/api/symbols", "/api/ticks?symbol=A"] {
         assert_eq!(http(&server.addr, "GET", path, "", &[]).0, 401, "{path}");
         assert_eq!(
             http(&server.addr, "GET", path, "", &[("Authorization", &format!("Bearer {FEED}"))]).0,

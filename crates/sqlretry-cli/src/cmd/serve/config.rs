@@ -367,6 +367,7 @@ mod tests {
                 | "SQLRETRY_SERVE_ALERT_WINDOW"
                 | "SQLRETRY_SERVE_ALERT_SUCCESS_WINDOW" => "3s",
                 "SQLRETRY_SERVE_TOKENS_FILE" => "/etc/tokens",
+                "SQLRETRY_SERVE_TLS_CERT" | "SQLRETRY_SERVE_TLS_KEY" => "/etc/tls.pem",
                 "SQLRETRY_SERVE_MODEL" => "trade",
                 "SQLRETRY_SERVE_TIMESTAMP_UNIT" => "ns",
                 "SQLRETRY_SERVE_READ_LIMIT_MAX" => "30000",

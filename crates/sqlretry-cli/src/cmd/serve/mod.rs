@@ -21,10 +21,10 @@ mod health;
 mod ingest;
 mod limits;
 mod listener;
+pub mod model;
 mod origin;
 mod protection;
 mod readiness;
-pub mod model;
 mod reads;
 mod routes;
 mod shutdown;
@@ -138,8 +138,14 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
         .thread_name("sqlretry-serve")
         .build()
         .map_err(|e| CliError::Service(format!("starting the runtime: {e}")))?;
-    let outcome =
-        runtime.block_on(serve(socket, guards, config.serve, Ingest { writer, model, parser }, reads, prometheus));
+    let outcome = runtime.block_on(serve(
+        socket,
+        guards,
+        config.serve,
+        Ingest { writer, model, parser },
+        reads,
+        prometheus,
+    ));
     // Tasks cut at the drain deadline (a WebSocket waiting on a stuck write) must not hold the
     // exit: the drain already decided what was acknowledged.
     runtime.shutdown_timeout(Duration::from_millis(100));
