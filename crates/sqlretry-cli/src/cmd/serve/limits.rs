@@ -25,6 +25,9 @@ pub struct Limits {
     pub max_connections: usize,
 }
 
+/// The chunk a WebSocket connection reads into (its read buffer while idle).
+pub const WS_READ_BUFFER: usize = 8 * 1024;
+
 /// The body-read middleware's state: the time allowed and the largest body.
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimit {

@@ -31,6 +31,11 @@ pub async fn upgrade(State(state): State<Arc<AppState>>, ws: WebSocketUpgrade) -
     let hard_limit = state.config.max_body.saturating_mul(4);
     // Selecting the protocol a browser offered beside its `bearer.<token>` (see `auth`).
     ws.max_message_size(hard_limit)
+        // Small buffers: an idle connection holds them for its whole life (tungstenite's 128 KiB
+        // defaults made idle connections the service's main memory cost). Messages still reach
+        // max_body: the read buffer grows in chunks of this size while a message arrives.
+        .read_buffer_size(super::limits::WS_READ_BUFFER)
+        .write_buffer_size(0)
         .protocols([super::auth::WS_PROTOCOL])
         .on_upgrade(move |socket| connection(socket, state))
 }
