@@ -86,7 +86,7 @@ pub struct ServeConfig {
     /// WebSocket connections wait and HTTP answers 503.
     pub inflight_total: usize,
     /// How long a SIGTERM drain may take (default 10 s).
-    #[serde(with = "duration")]
+    #[serde(with = "sqlretry::config::duration")]
     pub drain_timeout: Duration,
     /// Alert when more batches than this failed (default 10).
     pub alert_batch_failures: u64,
@@ -163,7 +163,7 @@ impl ServeConfig {
                 warnings.push(unknown);
                 continue;
             };
-            table.insert((*key).to_owned(), env_value(value));
+            table.insert((*key).to_owned(), sqlretry::config::parse_env_value(value));
             // Checked after each variable, so an error names the variable at fault.
             config = table.clone().try_into().map_err(|e: toml::de::Error| ConfigError::Parse {
                 origin: name.into(),
@@ -209,36 +209,6 @@ impl ServeConfig {
         super::model::Model::new(self.model, &self.columns)
             .map_err(|e| ConfigError::invalid(format!("{SECTION}.columns"), "…", e))?;
         Ok(())
-    }
-}
-
-/// A variable's value as TOML: a number when it parses as one, else a string.
-fn env_value(raw: &str) -> toml::Value {
-    if let Ok(i) = raw.parse::<i64>() {
-        toml::Value::Integer(i)
-    } else if let Ok(f) = raw.parse::<f64>() {
-        toml::Value::Float(f)
-    } else if let Ok(b) = raw.parse::<bool>() {
-        toml::Value::Boolean(b)
-    } else {
-        toml::Value::String(raw.to_owned())
-    }
-}
-
-/// Durations written as "10ms", "5s", "1m 30s" (humantime), as in the library's tables.
-mod duration {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(*d).to_string())
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(d)?;
-        humantime::parse_duration(&text).map_err(|e| {
-            serde::de::Error::custom(format!("`{text}` is not a duration like \"10ms\" or \"5s\": {e}"))
-        })
     }
 }
 
