@@ -342,8 +342,19 @@ impl Config {
     }
 }
 
-/// An environment value as TOML: a number or boolean when it parses as one, else a string.
-fn parse_env_value(raw: &str) -> toml::Value {
+/// An environment value as TOML: a number or boolean when it parses as one, else a string. Also
+/// for an application that applies its own variables to its own tables the same way.
+///
+/// # Examples
+///
+/// ```
+/// use sqlretry::config::parse_env_value;
+///
+/// assert_eq!(parse_env_value("64"), toml::Value::Integer(64));
+/// assert_eq!(parse_env_value("10ms"), toml::Value::String("10ms".into()));
+/// ```
+#[must_use]
+pub fn parse_env_value(raw: &str) -> toml::Value {
     if let Ok(i) = raw.parse::<i64>() {
         toml::Value::Integer(i)
     } else if let Ok(f) = raw.parse::<f64>() {
@@ -372,16 +383,42 @@ fn set_path(tree: &mut toml::Table, path: &str, value: toml::Value) {
     }
 }
 
-/// Durations written as "10ms", "5s", "1m 30s" (humantime).
-mod duration {
+/// Durations written as "10ms", "5s", "1m 30s" (humantime): `#[serde(with = "…")]` for a
+/// `Duration` field, also in an application's own tables.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// #[derive(serde::Deserialize)]
+/// struct Table {
+///     #[serde(with = "sqlretry::config::duration")]
+///     drain: Duration,
+/// }
+/// let table: Table = toml::from_str("drain = \"1m 30s\"")?;
+/// assert_eq!(table.drain, Duration::from_secs(90));
+/// # Ok::<(), toml::de::Error>(())
+/// ```
+pub mod duration {
     use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
 
-    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    /// Writes `d` as "1m 30s".
+    ///
+    /// # Errors
+    ///
+    /// The serializer's.
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&humantime::format_duration(*d).to_string())
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    /// Reads "10ms", "5s", "1m 30s".
+    ///
+    /// # Errors
+    ///
+    /// A message naming the text when it is not a duration.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let text = String::deserialize(d)?;
         humantime::parse_duration(&text).map_err(|e| {
             serde::de::Error::custom(format!("`{text}` is not a duration like \"10ms\" or \"5s\": {e}"))

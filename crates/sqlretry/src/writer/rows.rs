@@ -70,6 +70,12 @@ impl Rows {
     }
 
     /// How many rows.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(sqlretry::writer::Rows::new("t", "INSERT INTO t (x) VALUES (?1)", Vec::new()).is_empty());
+    /// ```
     #[must_use]
     pub fn len(&self) -> usize {
         self.values.len()
@@ -96,6 +102,23 @@ impl Rows {
 }
 
 /// Why [`Writer::write_rows`] did not commit its rows, and where they are.
+///
+/// # Examples
+///
+/// ```
+/// use sqlretry::writer::{NotWritten, Rows, Writer};
+///
+/// let dir = tempfile::tempdir()?;
+/// let writer = Writer::open(dir.path().join("app.db"))?;
+/// // No such table: the statement fails for good, and the rows are kept, not dropped.
+/// let rows = Rows::new("tick", "INSERT INTO ticks (x) VALUES (?1)", vec![vec![1_i64.into()]]);
+/// match writer.write_rows(rows) {
+///     Err(NotWritten::DeadLettered { id, .. }) => assert!(id > 0),
+///     other => panic!("{other:?}"),
+/// }
+/// assert_eq!(writer.metrics().rows_dead_lettered, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum NotWritten {
@@ -158,6 +181,21 @@ impl Writer {
     /// # Errors
     ///
     /// As [`write_rows`](Writer::write_rows).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// use sqlretry::writer::{Rows, Writer};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let writer = Writer::open(dir.path().join("app.db"))?;
+    /// writer.submit(|tx| tx.execute_batch("CREATE TABLE t (x INTEGER UNIQUE)"))?;
+    /// let rows = Rows::new("t", "INSERT OR IGNORE INTO t (x) VALUES (?1)", vec![vec![1_i64.into()]]);
+    /// assert_eq!(writer.write_rows_async(rows).await?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     #[cfg(feature = "tokio")]
     pub async fn write_rows_async(&self, rows: Rows) -> Result<usize, NotWritten> {
         let error = match self.submit_async(rows.request()).await {

@@ -114,7 +114,7 @@ pub struct ServeConfig {
     /// WebSocket connections wait and HTTP answers 503.
     pub inflight_total: usize,
     /// How long a SIGTERM drain may take (default 10 s).
-    #[serde(with = "duration")]
+    #[serde(with = "sqlretry::config::duration")]
     pub drain_timeout: Duration,
     /// Alert when more messages than this failed (were not committed) within `alert_window`
     /// (default 10).
@@ -126,10 +126,10 @@ pub struct ServeConfig {
     pub alert_retries_per_minute: u64,
     /// The window of the failures and retries rules (default 1 min): a rule resolves once its
     /// events are older than this.
-    #[serde(with = "duration")]
+    #[serde(with = "sqlretry::config::duration")]
     pub alert_window: Duration,
     /// The window of the success-rate rule (default 5 min).
-    #[serde(with = "duration")]
+    #[serde(with = "sqlretry::config::duration")]
     pub alert_success_window: Duration,
     /// An `http://` URL receiving a JSON POST when an alert starts and when it ends (`https://` is
     /// refused at start: no TLS client is in the dependency tree).
@@ -144,13 +144,13 @@ pub struct ServeConfig {
     /// The TLS private key (PEM).
     pub tls_key: Option<PathBuf>,
     /// A request's headers (and a TLS handshake) must arrive within this (default 10 s).
-    #[serde(with = "duration")]
+    #[serde(with = "sqlretry::config::duration")]
     pub header_read_timeout: Duration,
     /// A request's body must arrive within this (default 30 s); 408 otherwise.
-    #[serde(with = "duration")]
+    #[serde(with = "sqlretry::config::duration")]
     pub body_read_timeout: Duration,
     /// A silent WebSocket is pinged at half of this and closed at its end (default 60 s).
-    #[serde(with = "duration")]
+    #[serde(with = "sqlretry::config::duration")]
     pub ws_idle_timeout: Duration,
     /// Open connections, HTTP and WebSocket (default 10,000); past it 503 and close.
     pub max_connections: usize,
@@ -243,7 +243,7 @@ impl ServeConfig {
                         .collect(),
                 )
             } else {
-                env_value(value)
+                sqlretry::config::parse_env_value(value)
             };
             table.insert((*key).to_owned(), value);
             // Checked after each variable, so an error names the variable at fault.
@@ -314,36 +314,6 @@ impl ServeConfig {
         super::model::Model::new(self.model, &self.columns)
             .map_err(|e| ConfigError::invalid(format!("{SECTION}.columns"), "…", e))?;
         Ok(())
-    }
-}
-
-/// A variable's value as TOML: a number when it parses as one, else a string.
-fn env_value(raw: &str) -> toml::Value {
-    if let Ok(i) = raw.parse::<i64>() {
-        toml::Value::Integer(i)
-    } else if let Ok(f) = raw.parse::<f64>() {
-        toml::Value::Float(f)
-    } else if let Ok(b) = raw.parse::<bool>() {
-        toml::Value::Boolean(b)
-    } else {
-        toml::Value::String(raw.to_owned())
-    }
-}
-
-/// Durations written as "10ms", "5s", "1m 30s" (humantime), as in the library's tables.
-mod duration {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(*d).to_string())
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(d)?;
-        humantime::parse_duration(&text).map_err(|e| {
-            serde::de::Error::custom(format!("`{text}` is not a duration like \"10ms\" or \"5s\": {e}"))
-        })
     }
 }
 

@@ -3,10 +3,12 @@
 //!
 //! # Design
 //!
-//! One tokio runtime (multi-threaded) serves the sockets; SQLite is touched only by the library's
-//! writer thread (`sqlretry-writer`): each message becomes one closure passed to
-//! `Writer::submit_async`, which groups concurrent messages into one transaction and answers
-//! after `COMMIT`. Tasks: the accept loop (axum), one task per WebSocket connection plus its
+//! One tokio runtime (multi-threaded) serves the sockets; SQLite is written only by the library's
+//! writer thread (`sqlretry-writer`): each message's ticks (validated against the configured tick
+//! model, `model.rs` and `tick.rs`) become one `Writer::write_rows_async` request, grouped with
+//! concurrent messages into one transaction and answered after `COMMIT` — or, if it cannot
+//! commit, kept in the dead-letter store by the library. Reads (`reads/`) run on their own
+//! read-only connections on tokio's blocking pool. Tasks: the accept loop (axum), one task per WebSocket connection plus its
 //! sender task and one task per message in flight (all joined by the connection before it ends),
 //! and the monitor (rates, alerts, webhook; stopped and joined on drain). Drain (SIGTERM/SIGINT):
 //! stop accepting, let each connection finish and acknowledge what it took, shut the writer down

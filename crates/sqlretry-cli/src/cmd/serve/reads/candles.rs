@@ -10,7 +10,6 @@ use axum::extract::State;
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::json;
 
 use super::super::routes::bad_request;
 use super::super::tick::BadInput;
@@ -38,6 +37,14 @@ pub struct Candle {
     /// Summed volume, when the model has a volume.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub volume: Option<f64>,
+}
+
+/// The answer, fields in this order.
+#[derive(Debug, Serialize)]
+struct Answer {
+    symbol: String,
+    interval: String,
+    candles: Vec<Candle>,
 }
 
 /// Folds `(ts, price, volume)` rows, in time order, into candles of `bucket` microseconds.
@@ -139,9 +146,7 @@ pub async fn get(State(state): State<Arc<ReadState>>, uri: Uri) -> Response {
             "interval",
             format!("more than {MAX_CANDLES} candles; narrow `from` and `to`"),
         )),
-        Ok(candles) => {
-            axum::Json(json!({"symbol": symbol, "interval": name, "candles": candles})).into_response()
-        }
+        Ok(candles) => axum::Json(Answer { symbol, interval: name, candles }).into_response(),
         Err(e) => super::failed(&e),
     }
 }

@@ -159,13 +159,18 @@ fn stream(
                     if page.format == Format::Json && n > 0 {
                         out.push(',');
                     }
-                    let mut object = serde_json::Map::new();
-                    object.insert("symbol".into(), json_of(row.get_ref(0)?));
-                    object.insert("ts".into(), json_of(row.get_ref(1)?));
+                    // Written field by field, in the table's column order.
+                    out.push_str("{\"symbol\":");
+                    out.push_str(&json_of(row.get_ref(0)?).to_string());
+                    out.push_str(",\"ts\":");
+                    out.push_str(&json_of(row.get_ref(1)?).to_string());
                     for (i, c) in page.columns.iter().enumerate() {
-                        object.insert(c.clone(), json_of(row.get_ref(i + 2)?));
+                        out.push_str(",\"");
+                        out.push_str(c);
+                        out.push_str("\":");
+                        out.push_str(&json_of(row.get_ref(i + 2)?).to_string());
                     }
-                    out.push_str(&serde_json::Value::Object(object).to_string());
+                    out.push('}');
                     if page.format == Format::Ndjson {
                         out.push('\n');
                     }
