@@ -223,14 +223,41 @@ pub struct ServeArgs {
     /// An `http://` URL receiving a JSON POST when an alert starts and ends.
     #[arg(long, value_name = "URL")]
     pub webhook: Option<String>,
+    /// Bearer tokens, one `NAME SCOPES SECRET` a line (scopes: ingest, read, admin); required
+    /// with `--allow-remote`.
+    #[arg(long, value_name = "FILE")]
+    pub tokens_file: Option<PathBuf>,
+    /// Bearer tokens given directly, lines as in `--tokens-file` (`;` also separates them).
+    #[arg(long, env = "SQLRETRY_SERVE_TOKENS", hide_env_values = true, value_name = "LINES")]
+    pub tokens: Option<String>,
+    /// A browser origin allowed to open WebSockets (`https://desk.example`); repeatable. None by
+    /// default: every browser page is refused, non-browser clients (no `Origin`) are not.
+    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+    pub allowed_origins: Vec<String>,
+    /// The TLS certificate chain (PEM); with `--tls-key`, the service speaks https/wss only.
+    #[arg(long, value_name = "FILE.pem", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The TLS private key (PEM).
+    #[arg(long, value_name = "FILE.pem", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// With `--allow-remote`, serve without TLS (for a TLS-terminating proxy in front).
+    #[arg(long, requires = "allow_remote")]
+    pub allow_plaintext: bool,
 }
 
 /// Flags of `sqlretry load`.
 #[derive(Debug, Clone, Args)]
 pub struct LoadArgs {
-    /// The server's base URL.
+    /// The server's base URL (`http://` or `https://`).
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub url: String,
+    /// With an `https://` URL: trust the certificates in this PEM file (a private CA or the
+    /// server's self-signed certificate) instead of the public web roots.
+    #[arg(long, value_name = "FILE.pem")]
+    pub ca: Option<PathBuf>,
+    /// A bearer token for the server (`ingest` and `read` scopes).
+    #[arg(long, env = "SQLRETRY_LOAD_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub token: Option<String>,
     /// WebSocket connections.
     #[arg(long, default_value_t = 20)]
     pub connections: usize,
@@ -243,6 +270,10 @@ pub struct LoadArgs {
     /// Ticks per WebSocket message.
     #[arg(long, default_value_t = 10)]
     pub batch: usize,
+    /// What ticks to send: quotes (bid/ask, the server's default model) or trades (price/volume,
+    /// for a server with `model = "trade"`). Timestamps are integer milliseconds.
+    #[arg(long, value_enum, default_value = "quote")]
+    pub ticks: TickKind,
     /// The server's database file: verify every acknowledged tick is there (else tick-stats' counts).
     #[arg(long, value_name = "DB")]
     pub db: Option<PathBuf>,
@@ -258,6 +289,15 @@ pub struct LoadArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The ticks `sqlretry load` sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TickKind {
+    /// `bid`, `ask`, `lp_source` (the spread computed by the server).
+    Quote,
+    /// `price`, `volume`, `side`.
+    Trade,
 }
 
 /// Flags of the hidden `__worker` subcommand (set by the parent process, not by users).

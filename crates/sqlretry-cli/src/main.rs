@@ -10,6 +10,7 @@
 mod args;
 mod cmd;
 mod error;
+mod output;
 mod prometheus;
 mod settings;
 
@@ -22,7 +23,9 @@ use crate::args::{Cli, Command};
 use crate::error::CliError;
 
 fn main() -> ExitCode {
+    // Colours only for a person at a terminal: a log file or a collector gets plain text.
     tracing_subscriber::fmt()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")))
         .init();

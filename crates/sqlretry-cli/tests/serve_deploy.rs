@@ -1,6 +1,7 @@
 //! `deploy/`: the Prometheus rules pass `promtool check rules` and their own `promtool test
 //! rules` (skipped with a notice where promtool is absent; `.ci/run` installs it), and every
-//! metric the rules and the Grafana dashboard use is one `sqlretry serve` exports.
+//! series the rules and the Grafana dashboard use appears in `/metrics` after a run with a forced
+//! failure, each metric with HELP text.
 #![allow(clippy::unwrap_used)]
 
 mod serve_common;
@@ -9,7 +10,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serve_common::{Server, http, ticks_json};
+use std::time::Duration;
+
+use serve_common::{ForeignLock, Server, http, ticks_json};
 
 fn deploy() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy")
@@ -68,24 +71,29 @@ fn the_dashboard_and_rules_use_only_exported_metrics() {
     let rules = std::fs::read_to_string(deploy().join("prometheus/alerts.yml")).unwrap();
     let used: BTreeSet<String> = metric_names(&dashboard).into_iter().chain(metric_names(&rules)).collect();
 
-    let server = Server::start(&[], &[]);
+    // A run with a forced failure: a foreign EXCLUSIVE lock past the write deadline.
+    let server = Server::start(
+        &[],
+        &[("SQLRETRY_SQLITE_BUSY_TIMEOUT", "0s"), ("SQLRETRY_RETRY_WRITE_DEADLINE", "200ms")],
+    );
     let (status, _) = http(&server.addr, "POST", "/api/ticks", &ticks_json("M", 0, 5), &[]);
     assert_eq!(status, 200);
-    let (_, exported) = http(&server.addr, "GET", "/metrics", "", &[]);
-    let exported = metric_names(&exported);
-    // Counters that appear once their first event happens (a retry, a failure, a loss); the
-    // dead-letter test shows them exported.
-    let on_first_event = [
-        "sqlretry_writer_retries_total",
-        "sqlretry_writer_batch_failures_total",
-        "sqlretry_serve_ticks_lost_total",
-        "sqlretry_serve_ticks_dead_lettered_total",
-        "sqlretry_serve_alert", // set by the monitor once a second
-    ];
+    let lock = ForeignLock::take(&server.db);
+    let (status, body) = http(&server.addr, "POST", "/api/ticks", &ticks_json("M", 5, 5), &[]);
+    assert_eq!(status, 503, "{body}");
+    lock.release();
+    let (status, _) = http(&server.addr, "POST", "/api/ticks", &ticks_json("M", 10, 5), &[]);
+    assert_eq!(status, 200);
+    std::thread::sleep(Duration::from_millis(1500)); // the monitor's once-a-second figures
+    let (_, text) = http(&server.addr, "GET", "/metrics", "", &[]);
+    let exported = metric_names(&text);
     for name in &used {
-        assert!(
-            exported.contains(name) || on_first_event.contains(&name.as_str()),
-            "{name} is not exported: {exported:?}"
-        );
+        assert!(exported.contains(name), "{name} is used by deploy/ but not exported: {exported:?}");
     }
+    for line in text.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
+        let name = line.split_whitespace().next().unwrap();
+        assert!(text.contains(&format!("# HELP {name} ")), "{name} has no HELP text");
+    }
+    let failed = text.lines().find(|l| l.starts_with("sqlretry_serve_ticks_failed_total")).unwrap();
+    assert!(failed.ends_with(" 5"), "{failed}");
 }

@@ -49,8 +49,8 @@ async fn sigterm_drains_and_nothing_acknowledged_is_lost() {
         let first = seq - 24;
         let n: i64 = conn
             .query_row(
-                "SELECT count(*) FROM ticks WHERE symbol = 'DRAIN' AND timestamp BETWEEN ?1 AND ?2",
-                [i64::try_from(first).unwrap(), i64::try_from(*seq).unwrap()],
+                "SELECT count(*) FROM ticks WHERE symbol = 'DRAIN' AND ts BETWEEN ?1 AND ?2",
+                [i64::try_from(first).unwrap() * 1000, i64::try_from(*seq).unwrap() * 1000],
                 |r| r.get(0),
             )
             .unwrap();

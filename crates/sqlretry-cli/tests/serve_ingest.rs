@@ -86,18 +86,19 @@ async fn an_ack_comes_after_commit_and_a_resend_gives_duplicates_not_rows() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_bad_input_is_refused_naming_the_field_and_nothing_is_written() {
     let server = Server::start(&[], &[]);
-    let good = r#"{"symbol":"OK","timestamp":1,"price":1.5,"volume":1,"seq":1}"#;
+    let good = r#"{"symbol":"OK","timestamp":1,"bid":1.5,"ask":1.6,"seq":1}"#;
     let long = "X".repeat(33);
     let cases = [
         ("[{\"symbol\":", "body"),
-        (r#"{"timestamp":2,"price":1,"volume":1,"seq":2}"#, "[1].symbol"),
-        (r#"{"symbol":"A","price":1,"volume":1,"seq":2}"#, "[1].timestamp"),
-        (r#"{"symbol":"A","timestamp":2,"volume":1,"seq":2}"#, "[1].price"),
-        (r#"{"symbol":"A","timestamp":2,"price":"NaN","volume":1,"seq":2}"#, "[1].price"),
-        (r#"{"symbol":"A","timestamp":2,"price":"-inf","volume":1,"seq":2}"#, "[1].price"),
-        (r#"{"symbol":"","timestamp":2,"price":1,"volume":1,"seq":2}"#, "[1].symbol"),
-        (&format!(r#"{{"symbol":"{long}","timestamp":2,"price":1,"volume":1,"seq":2}}"#), "[1].symbol"),
-        (r#"{"symbol":"A","timestamp":2,"price":1,"seq":2}"#, "[1].volume"),
+        (r#"{"timestamp":2,"bid":1,"ask":1,"seq":2}"#, "[1].symbol"),
+        (r#"{"symbol":"A","bid":1,"ask":1,"seq":2}"#, "[1].timestamp"),
+        (r#"{"symbol":"A","timestamp":"2024-12-07T19:33:20.123","bid":1,"ask":1,"seq":2}"#, "[1].timestamp"),
+        (r#"{"symbol":"A","timestamp":2,"ask":1,"seq":2}"#, "[1].bid"),
+        (r#"{"symbol":"A","timestamp":2,"bid":"NaN","ask":1,"seq":2}"#, "[1].bid"),
+        (r#"{"symbol":"A","timestamp":2,"bid":1,"ask":"-inf","seq":2}"#, "[1].ask"),
+        (r#"{"symbol":"","timestamp":2,"bid":1,"ask":1,"seq":2}"#, "[1].symbol"),
+        (&format!(r#"{{"symbol":"{long}","timestamp":2,"bid":1,"ask":1,"seq":2}}"#), "[1].symbol"),
+        (r#"{"symbol":"A","timestamp":2,"bid":1,"ask":1,"price":1,"seq":2}"#, "[1].price"),
     ];
     let mut ws = ws_connect(&server.ws_url()).await;
     for (bad, field) in &cases {
@@ -116,7 +117,7 @@ async fn each_bad_input_is_refused_naming_the_field_and_nothing_is_written() {
         assert_eq!(frame["seq"], seq, "{body}: {frame}");
     }
     // WebSocket messages must carry seq.
-    ws_send(&mut ws, r#"{"symbol":"A","timestamp":2,"price":1,"volume":1}"#.to_owned()).await;
+    ws_send(&mut ws, r#"{"symbol":"A","timestamp":2,"bid":1,"ask":1}"#.to_owned()).await;
     assert_eq!(ws_next(&mut ws).await.unwrap()["field"], "seq");
     assert_eq!(server.rows(), 0, "nothing of a refused message is written");
     assert_eq!(server.stats()["messages_rejected"], 2 * cases.len() + 1);
@@ -128,7 +129,7 @@ async fn each_bad_input_is_refused_naming_the_field_and_nothing_is_written() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ndjson_is_accepted_and_a_body_over_the_limit_gets_413() {
     let server = Server::start(&[], &[("SQLRETRY_SERVE_MAX_BODY", "4096")]);
-    let ndjson = "{\"symbol\":\"N\",\"timestamp\":1,\"price\":1,\"volume\":1}\n{\"symbol\":\"N\",\"timestamp\":2,\"price\":1,\"volume\":1}\n";
+    let ndjson = "{\"symbol\":\"N\",\"timestamp\":1,\"bid\":1,\"ask\":1}\n{\"symbol\":\"N\",\"timestamp\":2,\"bid\":1,\"ask\":1}\n";
     let (status, body) =
         http(&server.addr, "POST", "/api/ticks", ndjson, &[("Content-Type", "application/x-ndjson")]);
     assert_eq!(

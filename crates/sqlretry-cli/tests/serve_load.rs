@@ -45,7 +45,7 @@ fn acknowledged_ticks_missing_from_the_file_exit_1() {
     let other = server.dir.path().join("other.db");
     rusqlite::Connection::open(&other)
         .unwrap()
-        .execute_batch("CREATE TABLE ticks (symbol TEXT, timestamp INTEGER, price REAL, volume REAL)")
+        .execute_batch("CREATE TABLE ticks (symbol TEXT, ts INTEGER, bid REAL, ask REAL, spread REAL, lp_source TEXT, tick_key BLOB)")
         .unwrap();
     let (code, report) = load(&server, &other, &["--connections", "2", "--rate", "100", "--duration", "1s"]);
     assert_eq!(code, Some(1), "{report}");

@@ -3,7 +3,7 @@
 //!
 //! The tables live beside this file, one per idea: `[retry.*]` and `[budget]` (`config/policy.rs`),
 //! `[sqlite]`, `[writer]` + `[ingest]`, `[postgres]`, deadlines and the environment; this file is
-//! the whole `Config`, `[serve]`, loading, the environment's keys and validation.
+//! the whole `Config`, loading, the environment's keys and validation.
 //!
 //! ```toml
 //! [retry.write]                 # every table and key is optional; defaults are the presets
@@ -56,19 +56,6 @@
 //! statement_timeout = "30s"     # optional: SET statement_timeout on each connection
 //! retry_seats = 2               # after a conflict, retried writes take turns, 2 at a time (0: off)
 //!
-//! [serve]                       # `sqlretry serve`, the tick store service (spec 002)
-//! listen = "127.0.0.1:8080"     # other than loopback needs --allow-remote too
-//! max_body = 1048576            # bytes per HTTP body or WebSocket message; larger: 413
-//! max_symbol_len = 32
-//! inflight_per_connection = 64  # unacknowledged messages a connection may have
-//! inflight_total = 4096         # messages being written at once, all connections (memory held
-//!                               # by ingest stays below about inflight_total × max_body)
-//! drain_timeout = "10s"         # SIGTERM: how long in-flight writes may take to finish
-//! alert_batch_failures = 10     # spec 002's alert rules
-//! alert_success_rate = 0.95
-//! alert_retries_per_minute = 500
-//! webhook_url = "http://127.0.0.1:9000/alerts"  # optional, http:// only (no TLS client in the
-//!                               # tree); POSTed when an alert starts and ends
 //! ```
 //!
 //! An environment variable overrides one key: its path in capitals, dots as underscores, after
@@ -79,6 +66,13 @@
 //! wrapper script's own `SQLRETRY_BIN` does not stop the program. An unknown key in a TOML file
 //! stays an error. The library never reads the process environment itself: the caller passes the
 //! variables ([`Config::with_env`]).
+//!
+//! An application with tables of its own in the same file (the `sqlretry` command's `[serve]`)
+//! embeds `Config` rather than extending it: it takes its tables out of the parsed document
+//! (`toml::de::DeTable::parse`, which keeps each value's position for error messages),
+//! deserializes `Config` from the rest — so the library's keys are still checked strictly — and
+//! passes only the variables that are not its own to [`Config::with_env`]. [`UnknownVariable::new`]
+//! gives its own unknown variables the same warning.
 //!
 //! # Examples
 //!
@@ -99,7 +93,6 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -139,63 +132,14 @@ pub struct Config {
     pub writer: WriterConfig,
     /// The batched ingest path.
     pub ingest: IngestConfig,
-    /// The tick store service (`sqlretry serve`).
-    pub serve: ServeConfig,
     /// PostgreSQL (`PgStore`, feature `postgres`).
     pub postgres: PostgresConfig,
 }
 
-/// `[serve]`: the tick store service (`sqlretry serve`, spec 002).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-#[non_exhaustive]
-pub struct ServeConfig {
-    /// The address to listen on (default `127.0.0.1:8080`).
-    pub listen: String,
-    /// Largest HTTP body or WebSocket message, in bytes (default 1 MiB); larger ones get 413.
-    pub max_body: usize,
-    /// Longest symbol, in bytes (default 32).
-    pub max_symbol_len: usize,
-    /// Unacknowledged messages one WebSocket connection may have (default 64); past it the
-    /// server stops reading from that connection.
-    pub inflight_per_connection: usize,
-    /// Messages or bodies being written at once over all connections (default 4096); past it
-    /// WebSocket connections wait and HTTP answers 503.
-    pub inflight_total: usize,
-    /// How long a SIGTERM drain may take (default 10 s).
-    #[serde(with = "duration")]
-    pub drain_timeout: Duration,
-    /// Alert when more batches than this failed (default 10, spec 002).
-    pub alert_batch_failures: u64,
-    /// Alert when the batch success rate falls below this (default 0.95, spec 002).
-    pub alert_success_rate: f64,
-    /// Alert when more retries than this happened in the last minute (default 500, spec 002).
-    pub alert_retries_per_minute: u64,
-    /// An `http://` URL receiving a JSON POST when an alert starts and when it ends (`https://` is
-    /// refused at start: no TLS client is in the dependency tree).
-    pub webhook_url: Option<String>,
-}
-
-impl Default for ServeConfig {
-    fn default() -> Self {
-        ServeConfig {
-            listen: "127.0.0.1:8080".into(),
-            max_body: 1 << 20,
-            max_symbol_len: 32,
-            inflight_per_connection: 64,
-            inflight_total: 4096,
-            drain_timeout: Duration::from_secs(10),
-            alert_batch_failures: 10,
-            alert_success_rate: 0.95,
-            alert_retries_per_minute: 500,
-            webhook_url: None,
-        }
-    }
-}
-
 /// `SQLRETRY_…` variables that are not settings, so not warned about: `SQLRETRY_REQUIRE_POSTGRES=1`
-/// makes the PostgreSQL tests fail instead of skipping when no server answers (CI sets it).
-const NOT_SETTINGS: &[&str] = &["SQLRETRY_REQUIRE_POSTGRES"];
+/// makes the PostgreSQL tests fail instead of skipping when no server answers (CI sets it);
+/// `SQLRETRY_LOAD_TOKEN` carries a secret for `sqlretry load`, read by its `--token` flag.
+const NOT_SETTINGS: &[&str] = &["SQLRETRY_REQUIRE_POSTGRES", "SQLRETRY_LOAD_TOKEN"];
 
 /// Every key an environment variable may override, as a path into the file's tables.
 const KEYS: &[&str] = &[
@@ -232,16 +176,6 @@ const KEYS: &[&str] = &[
     "postgres.lock_timeout",
     "postgres.statement_timeout",
     "postgres.retry_seats",
-    "serve.listen",
-    "serve.max_body",
-    "serve.max_symbol_len",
-    "serve.inflight_per_connection",
-    "serve.inflight_total",
-    "serve.drain_timeout",
-    "serve.alert_batch_failures",
-    "serve.alert_success_rate",
-    "serve.alert_retries_per_minute",
-    "serve.webhook_url",
 ];
 
 const KINDS: [&str; 5] = ["write", "read", "batch", "state_store", "file_lock"];
@@ -389,10 +323,6 @@ impl Config {
             ("ingest.batch_size", i.batch_size),
             ("ingest.capacity", i.capacity),
             ("postgres.pool_size", self.postgres.pool_size),
-            ("serve.max_body", self.serve.max_body),
-            ("serve.max_symbol_len", self.serve.max_symbol_len),
-            ("serve.inflight_per_connection", self.serve.inflight_per_connection),
-            ("serve.inflight_total", self.serve.inflight_total),
         ] {
             if value == 0 {
                 return Err(ConfigError::invalid(field, 0, "must be at least 1"));
@@ -400,13 +330,6 @@ impl Config {
         }
         if i.flush_interval.is_zero() {
             return Err(ConfigError::invalid("ingest.flush_interval", "0s", "must be longer than zero"));
-        }
-        if !(0.0..=1.0).contains(&self.serve.alert_success_rate) {
-            return Err(ConfigError::invalid(
-                "serve.alert_success_rate",
-                self.serve.alert_success_rate,
-                "must be between 0 and 1",
-            ));
         }
         if i.capacity < i.batch_size {
             return Err(ConfigError::invalid(
@@ -419,8 +342,19 @@ impl Config {
     }
 }
 
-/// An environment value as TOML: a number or boolean when it parses as one, else a string.
-fn parse_env_value(raw: &str) -> toml::Value {
+/// An environment value as TOML: a number or boolean when it parses as one, else a string. Also
+/// for an application that applies its own variables to its own tables the same way.
+///
+/// # Examples
+///
+/// ```
+/// use sqlretry::config::parse_env_value;
+///
+/// assert_eq!(parse_env_value("64"), toml::Value::Integer(64));
+/// assert_eq!(parse_env_value("10ms"), toml::Value::String("10ms".into()));
+/// ```
+#[must_use]
+pub fn parse_env_value(raw: &str) -> toml::Value {
     if let Ok(i) = raw.parse::<i64>() {
         toml::Value::Integer(i)
     } else if let Ok(f) = raw.parse::<f64>() {
@@ -449,16 +383,42 @@ fn set_path(tree: &mut toml::Table, path: &str, value: toml::Value) {
     }
 }
 
-/// Durations written as "10ms", "5s", "1m 30s" (humantime).
-mod duration {
+/// Durations written as "10ms", "5s", "1m 30s" (humantime): `#[serde(with = "…")]` for a
+/// `Duration` field, also in an application's own tables.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// #[derive(serde::Deserialize)]
+/// struct Table {
+///     #[serde(with = "sqlretry::config::duration")]
+///     drain: Duration,
+/// }
+/// let table: Table = toml::from_str("drain = \"1m 30s\"")?;
+/// assert_eq!(table.drain, Duration::from_secs(90));
+/// # Ok::<(), toml::de::Error>(())
+/// ```
+pub mod duration {
     use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
 
-    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    /// Writes `d` as "1m 30s".
+    ///
+    /// # Errors
+    ///
+    /// The serializer's.
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&humantime::format_duration(*d).to_string())
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    /// Reads "10ms", "5s", "1m 30s".
+    ///
+    /// # Errors
+    ///
+    /// A message naming the text when it is not a duration.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let text = String::deserialize(d)?;
         humantime::parse_duration(&text).map_err(|e| {
             serde::de::Error::custom(format!("`{text}` is not a duration like \"10ms\" or \"5s\": {e}"))

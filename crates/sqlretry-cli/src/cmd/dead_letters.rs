@@ -71,6 +71,7 @@ fn list(args: &DeadLettersListArgs) -> Result<ExitCode, CliError> {
         Vec::new()
     };
     let rows: u64 = letters.iter().map(|d| d.rows).sum();
+    let mut text = String::new();
     if args.json {
         let listed: Vec<Listed<'_>> = letters.iter().map(Listed::from).collect();
         let out = serde_json::json!({
@@ -80,17 +81,28 @@ fn list(args: &DeadLettersListArgs) -> Result<ExitCode, CliError> {
             "rows": rows,
             "dead_letters": listed,
         });
-        println!("{out}");
+        text = format!("{out}\n");
     } else if letters.is_empty() {
-        println!("no dead letters for {}", args.db.display());
+        text = format!("no dead letters for {}\n", args.db.display());
     } else {
-        println!("{:>6}  {:<16}  {:>8}  {:<24}  ERROR", "ID", "ROW TYPE", "ROWS", "FAILED AT");
+        text.push_str(&format!(
+            "{:>6}  {:<16}  {:>8}  {:<24}  ERROR\n",
+            "ID", "ROW TYPE", "ROWS", "FAILED AT"
+        ));
         for d in &letters {
             let error = d.error.lines().next().unwrap_or("");
-            println!("{:>6}  {:<16}  {:>8}  {:<24}  {error}", d.id, d.row_type, d.rows, d.failed_at);
+            text.push_str(&format!(
+                "{:>6}  {:<16}  {:>8}  {:<24}  {error}\n",
+                d.id, d.row_type, d.rows, d.failed_at
+            ));
         }
-        println!("{} batch(es), {rows} row(s) in {}", letters.len(), path.display());
+        text.push_str(&format!("{} batch(es), {rows} row(s) in {}\n", letters.len(), path.display()));
     }
+    crate::output::print(&text).map_err(|source| CliError::Io {
+        context: "writing the list",
+        path: "<stdout>".into(),
+        source,
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,10 +1,12 @@
-//! A minimal HTTP/1.1 client over tokio (plain `http://` only, `Connection: close`): enough for
-//! the alert webhook and for `load` reading `/api/tick-stats`, without a TLS stack.
+//! A minimal HTTP/1.1 client over tokio (`http://`, and `https://` through rustls; `Connection:
+//! close`): enough for the alert webhook and for `load` reading `/api/tick-stats`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_rustls::rustls;
 
 /// Sends one request and returns the status and body; the whole exchange within `timeout`.
 ///
@@ -18,26 +20,85 @@ pub async fn request(
     body: Option<&[u8]>,
     timeout: Duration,
 ) -> Result<(u16, Vec<u8>), String> {
-    let rest =
-        url.strip_prefix("http://").ok_or_else(|| format!("{url}: only http:// URLs are supported"))?;
+    request_with(&Client::default(), method, url, body, timeout).await
+}
+
+/// How to reach a server: TLS trust (for `https://`) and a bearer token.
+#[derive(Debug, Clone, Default)]
+pub struct Client {
+    /// Trust for `https://` URLs (none: `https://` is refused).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Sent as `Authorization: Bearer`.
+    pub token: Option<String>,
+}
+
+/// As [`request`], over TLS for `https://` URLs and with the client's token.
+///
+/// # Errors
+///
+/// As [`request`]; also a failed TLS handshake, or an `https://` URL without TLS trust.
+pub async fn request_with(
+    client: &Client,
+    method: &str,
+    url: &str,
+    body: Option<&[u8]>,
+    timeout: Duration,
+) -> Result<(u16, Vec<u8>), String> {
+    let (tls, rest) = if let Some(rest) = url.strip_prefix("https://") {
+        (Some(client.tls.clone().ok_or_else(|| format!("{url}: no TLS configuration for https://"))?), rest)
+    } else {
+        (
+            None,
+            url.strip_prefix("http://")
+                .ok_or_else(|| format!("{url}: only http:// and https:// URLs are supported"))?,
+        )
+    };
     let (authority, path) = rest.find('/').map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
+    let body = body.unwrap_or_default();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if let Some(token) = &client.token {
+        head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    head.push_str("\r\n");
     let exchange = async {
-        let mut stream = TcpStream::connect(authority).await.map_err(|e| format!("{authority}: {e}"))?;
-        let body = body.unwrap_or_default();
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        );
-        stream.write_all(head.as_bytes()).await.map_err(|e| e.to_string())?;
-        stream.write_all(body).await.map_err(|e| e.to_string())?;
-        let mut answer = Vec::new();
-        stream.read_to_end(&mut answer).await.map_err(|e| e.to_string())?;
-        parse_response(&answer)
+        let stream = TcpStream::connect(authority).await.map_err(|e| format!("{authority}: {e}"))?;
+        match tls {
+            Some(config) => {
+                let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h).trim_matches(['[', ']']);
+                let name = rustls_pki_types::ServerName::try_from(host.to_owned())
+                    .map_err(|e| format!("{host}: {e}"))?;
+                let stream = tokio_rustls::TlsConnector::from(config)
+                    .connect(name, stream)
+                    .await
+                    .map_err(|e| format!("{authority}: TLS: {e}"))?;
+                exchange_on(stream, head.as_bytes(), body).await
+            }
+            None => exchange_on(stream, head.as_bytes(), body).await,
+        }
     };
     tokio::time::timeout(timeout, exchange)
         .await
         .map_err(|_| format!("{url}: no answer within {timeout:?}"))?
+}
+
+async fn exchange_on<S>(mut stream: S, head: &[u8], body: &[u8]) -> Result<(u16, Vec<u8>), String>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    stream.write_all(head).await.map_err(|e| e.to_string())?;
+    stream.write_all(body).await.map_err(|e| e.to_string())?;
+    let mut answer = Vec::new();
+    // A TLS peer may close without close_notify once it sent everything (Connection: close).
+    if let Err(e) = stream.read_to_end(&mut answer).await
+        && answer.is_empty()
+    {
+        return Err(e.to_string());
+    }
+    parse_response(&answer)
 }
 
 /// Splits an HTTP/1.1 response into its status and (de-chunked) body.

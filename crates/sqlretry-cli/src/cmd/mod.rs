@@ -7,3 +7,4 @@ pub mod http_client;
 pub mod load;
 pub mod serve;
 pub mod stress;
+pub mod tls_client;

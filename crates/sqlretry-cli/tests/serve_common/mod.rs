@@ -60,7 +60,7 @@ impl Server {
             )
         });
         let addr = line
-            .split("http://")
+            .split("://")
             .nth(1)
             .and_then(|rest| rest.split_whitespace().next())
             .unwrap_or_else(|| panic!("unexpected first line: {line}"))
@@ -174,6 +174,10 @@ pub fn http_full(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
+    // Bodies are JSON unless a test says otherwise (the server refuses other types with 415).
+    if method == "POST" && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+        head.push_str("Content-Type: application/json\r\n");
+    }
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -185,13 +189,38 @@ pub fn http_full(
     let text = String::from_utf8_lossy(&answer).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no HTTP answer: {text:?}"));
     let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (status, head.to_ascii_lowercase(), body.to_owned())
+    let head = head.to_ascii_lowercase();
+    let body = if head.contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_owned() };
+    (status, head, body)
 }
 
-/// `n` ticks of `symbol` with timestamps and seqs from `first`, as a JSON array.
+/// A chunked HTTP/1.1 body's content.
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let size =
+            usize::from_str_radix(size.trim(), 16).unwrap_or_else(|_| panic!("bad chunk size in {rest:?}"));
+        if size == 0 {
+            break;
+        }
+        out.push_str(&after[..size]);
+        rest = &after[size + 2..];
+    }
+    out
+}
+
+/// A response header's value (headers as returned by [`http_full`]).
+pub fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(':').map(str::trim))
+}
+
+/// `n` quotes of `symbol` with timestamps (ms) and seqs from `first`, as a JSON array.
 pub fn ticks_json(symbol: &str, first: u64, n: u64) -> String {
     let ticks: Vec<Value> = (first..first + n)
-        .map(|i| serde_json::json!({"symbol": symbol, "timestamp": i, "price": 1.0 + i as f64 / 1e4, "volume": 1, "seq": i}))
+        .map(|i| {
+            let bid = 1.0 + i as f64 / 1e4;
+            serde_json::json!({"symbol": symbol, "timestamp": i, "bid": bid, "ask": bid + 0.0002, "seq": i})
+        })
         .collect();
     Value::Array(ticks).to_string()
 }

@@ -25,8 +25,20 @@ impl fmt::Display for UnknownVariable {
 }
 
 impl UnknownVariable {
-    /// `name` (`SQLRETRY_…`) with its nearest variable among `known` (variable names).
-    pub(super) fn new(name: &str, known: impl Iterator<Item = String>) -> Self {
+    /// `name` (`SQLRETRY_…`) with its nearest variable among `known` (variable names). An
+    /// application that reads variables of its own (under `SQLRETRY_` too) warns about its
+    /// unknown ones with this, in the same words as the library.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sqlretry::config::UnknownVariable;
+    ///
+    /// let known = ["SQLRETRY_APP_LISTEN".to_owned()].into_iter();
+    /// let typo = UnknownVariable::new("SQLRETRY_APP_LISTN", known);
+    /// assert_eq!(typo.nearest.as_deref(), Some("SQLRETRY_APP_LISTEN"));
+    /// ```
+    pub fn new(name: &str, known: impl Iterator<Item = String>) -> Self {
         let upper = name.to_ascii_uppercase();
         // A typo is a few edits away; a wrapper's own variable is nowhere near any setting.
         let limit = (upper.len() / 4).max(2);

@@ -1,5 +1,7 @@
 //! The configuration's unit tests: parsing, validation naming the field, the environment.
 
+use std::time::Duration;
+
 use super::*;
 use crate::error::StopReason;
 use crate::retry::Retry;
@@ -144,10 +146,8 @@ fn every_environment_key_is_a_real_setting() {
             {
                 "3ms"
             }
-            "multiplier" | "ratio" | "jitter_factor" | "alert_success_rate" => "0.5",
+            "multiplier" | "ratio" | "jitter_factor" => "0.5",
             "capacity" => "30000",
-            "listen" => "127.0.0.1:9",
-            "webhook_url" => "http://127.0.0.1:9/alerts",
             _ => "3",
         };
         let var = format!("{ENV_PREFIX}{}", key.replace('.', "_").to_uppercase());

@@ -31,7 +31,8 @@ impl DeadLetters {
     }
 
     /// Stores a failed batch durably; counts its rows dead-lettered only once it is on disk, or
-    /// lost (see the module docs) if the store refused it under the policy.
+    /// lost (see the module docs) if the store refused it under the policy. Returns the dead
+    /// letter's id, or the store's error when the rows were lost.
     pub(crate) fn keep(
         &self,
         engine: &Engine,
@@ -39,7 +40,7 @@ impl DeadLetters {
         insert_sql: &str,
         rows: &[Vec<Value>],
         error: &str,
-    ) {
+    ) -> Result<i64, WriterError> {
         let n = rows.len() as u64;
         let stored = Retry::new(&self.policy)
             .named("dead letter")
@@ -61,7 +62,7 @@ impl DeadLetters {
                 }
                 result
             });
-        match stored {
+        match &stored {
             Ok(id) => {
                 engine.metrics.dead_lettered(n);
                 tracing::warn!(writer = %engine.metrics.name(), row_type, rows = n, id, error, "batch kept in the dead-letter store");
@@ -82,6 +83,7 @@ impl DeadLetters {
                 );
             }
         }
+        stored.map_err(|e| e.into_inner())
     }
 }
 

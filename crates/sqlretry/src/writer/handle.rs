@@ -396,6 +396,16 @@ impl Writer {
         self.group.health()
     }
 
+    /// The engine this writer runs on (for the writer's other files).
+    pub(super) fn engine(&self) -> &crate::group_commit::Engine {
+        &self.group.engine
+    }
+
+    /// The dead-letter store beside the database (for the writer's other files).
+    pub(super) fn dead_letters(&self) -> &DeadLetters {
+        &self.dead_letters
+    }
+
     /// Stops intake (for every clone), runs everything queued, flushes every ingest buffer,
     /// commits, and joins the writer thread. Later submits fail with [`WriteError::Closed`].
     /// Idempotent.

@@ -95,7 +95,8 @@ impl<R: Row> RowLane<R> {
             }
             None => "abandoned: the writer was dropped before the batch could be written".to_owned(),
         };
-        self.dead_letters.keep(engine, R::TYPE_NAME, R::INSERT_SQL, &rows, &error);
+        // Counted (dead-lettered or lost) and logged there; nobody waits for this batch.
+        let _ = self.dead_letters.keep(engine, R::TYPE_NAME, R::INSERT_SQL, &rows, &error);
     }
 }
 

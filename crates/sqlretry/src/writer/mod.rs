@@ -13,6 +13,8 @@
 //! - [`Writer::enqueue`]: the same request without waiting; its [`Pending`] result is collected
 //!   later, so one producer can keep many writes in flight (pipelining).
 //! - [`Writer::ingest`]: fire-and-forget appends of [`Row`]s, flushed in batches.
+//! - [`Writer::write_rows`] / [`Writer::write_rows_async`]: "write these [`Rows`] or dead-letter
+//!   them" — acknowledged after the commit, or kept in the dead-letter store ([`NotWritten`]).
 //! - [`Writer::replay_all`] and [`DeadLetterStore`]: batches that exhausted their retries are kept
 //!   in `<db>.deadletter.sqlite`, never dropped, and can be written back — by any program: each
 //!   batch keeps its `INSERT` and its rows as SQL values, so no Rust type is needed to replay it.
@@ -84,6 +86,7 @@ mod handle;
 mod ingest;
 mod options;
 mod row;
+mod rows;
 mod writer_config;
 
 pub use crate::group_commit::{LatencySummary, Pending, WriterMetricsSnapshot};
@@ -94,3 +97,4 @@ pub use handle::Writer;
 pub use ingest::Ingest;
 pub use options::{IngestOptions, WriterOptions};
 pub use row::Row;
+pub use rows::{NotWritten, Rows};

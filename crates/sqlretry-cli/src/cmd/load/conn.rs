@@ -11,15 +11,25 @@ use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::args::TickKind;
+
 /// What one connection is to send.
 #[derive(Debug, Clone)]
 pub struct Plan {
     /// `ws://host:port/ws/ticks`.
     pub url: String,
-    /// The connection's symbol (its ticks' key with the timestamp).
+    /// The connection's symbol.
     pub symbol: String,
-    /// The first tick's timestamp; tick `i` has `base + i`.
+    /// The first tick's timestamp in milliseconds; tick `i` has `base + i`.
     pub base: i64,
+    /// Quotes (the server's default model) or trades.
+    pub kind: TickKind,
+    /// This run's tag, unique per run: stored in the tick (`lp_source` or `side`) so that
+    /// verification finds this run's ticks only; with the connection's number it is each tick's
+    /// `source`, which with `seq` identifies it — a resend after a reconnect is a duplicate.
+    pub tag: String,
+    /// The connection's number.
+    pub number: usize,
     /// Ticks per second.
     pub rate: u64,
     /// Ticks per message.
@@ -28,6 +38,10 @@ pub struct Plan {
     pub total: u64,
     /// When to give up waiting for acknowledgements.
     pub deadline: Instant,
+    /// Trust for `wss://`.
+    pub tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>,
+    /// Sent as `Authorization: Bearer` on the upgrade.
+    pub token: Option<String>,
 }
 
 /// What one connection saw.
@@ -35,6 +49,8 @@ pub struct Plan {
 pub struct ConnResult {
     /// The connection's symbol.
     pub symbol: String,
+    /// The run's tag its ticks carry.
+    pub tag: String,
     /// Ticks sent (first sends).
     pub sent: u64,
     /// Ticks acknowledged.
@@ -66,10 +82,26 @@ struct InFlight {
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(url: &str, deadline: Instant) -> Option<Socket> {
+async fn connect(plan: &Plan) -> Option<Socket> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let (url, deadline) = (plan.url.as_str(), plan.deadline);
     let mut wait = Duration::from_millis(50);
     while Instant::now() < deadline {
-        match tokio::time::timeout_at(deadline.into(), tokio_tungstenite::connect_async(url)).await {
+        let mut request = match url.into_client_request() {
+            Ok(request) => request,
+            Err(e) => {
+                tracing::warn!(url, error = %e, "not a WebSocket URL");
+                return None;
+            }
+        };
+        if let Some(token) = &plan.token
+            && let Ok(value) = format!("Bearer {token}").parse()
+        {
+            request.headers_mut().insert("authorization", value);
+        }
+        let connector = plan.tls.clone().map(tokio_tungstenite::Connector::Rustls);
+        let attempt = tokio_tungstenite::connect_async_tls_with_config(request, None, false, connector);
+        match tokio::time::timeout_at(deadline.into(), attempt).await {
             Ok(Ok((socket, _))) => return Some(socket),
             Ok(Err(e)) => tracing::debug!(url, error = %e, "connect failed; retrying"),
             Err(_) => return None,
@@ -90,14 +122,20 @@ fn message(plan: &Plan, first: u64, count: u64) -> String {
         if i > first {
             text.push(',');
         }
-        let _ = write!(
-            text,
-            r#"{{"symbol":"{}","timestamp":{},"price":{},"volume":{},"seq":{i}}}"#,
-            plan.symbol,
-            plan.base + i as i64,
-            1.0 + (i % 1000) as f64 / 1e4,
-            i % 10,
-        );
+        let (symbol, ts, tag, n) = (&plan.symbol, plan.base + i as i64, &plan.tag, plan.number);
+        let price = 1.0 + (i % 1000) as f64 / 1e4;
+        let _ = match plan.kind {
+            TickKind::Quote => write!(
+                text,
+                r#"{{"symbol":"{symbol}","timestamp":{ts},"bid":{price},"ask":{},"lp_source":"{tag}","source":"{tag}-{n}","seq":{i}}}"#,
+                price + 0.0002,
+            ),
+            TickKind::Trade => write!(
+                text,
+                r#"{{"symbol":"{symbol}","timestamp":{ts},"price":{price},"volume":{},"side":"{tag}","source":"{tag}-{n}","seq":{i}}}"#,
+                i % 10,
+            ),
+        };
     }
     text.push(']');
     text
@@ -109,6 +147,7 @@ pub async fn run(plan: Plan, progress: Arc<AtomicU64>) -> ConnResult {
     latency.auto(true);
     let mut r = ConnResult {
         symbol: plan.symbol.clone(),
+        tag: plan.tag.clone(),
         sent: 0,
         acked: 0,
         new: 0,
@@ -125,10 +164,10 @@ pub async fn run(plan: Plan, progress: Arc<AtomicU64>) -> ConnResult {
     pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut in_flight: BTreeMap<u64, InFlight> = BTreeMap::new();
     let mut next = 0_u64;
-    let mut socket = connect(&plan.url, plan.deadline).await;
+    let mut socket = connect(&plan).await;
     while Instant::now() < plan.deadline && (next < plan.total || !in_flight.is_empty()) {
         let Some(ws) = socket.as_mut() else {
-            socket = connect(&plan.url, plan.deadline).await;
+            socket = connect(&plan).await;
             if socket.is_none() {
                 break;
             }

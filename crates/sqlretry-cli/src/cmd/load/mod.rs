@@ -20,6 +20,7 @@ use crate::args::LoadArgs;
 use crate::error::CliError;
 
 use self::report::Report;
+use super::http_client::{Client, request_with};
 
 /// Runs the load test (or the `--max` ramp).
 ///
@@ -30,21 +31,47 @@ pub fn run(args: LoadArgs) -> Result<ExitCode, CliError> {
     if args.connections == 0 || args.rate == 0 || args.batch == 0 {
         return Err(CliError::usage("--connections/--rate/--batch", "must be at least 1"));
     }
-    if !args.url.starts_with("http://") {
-        return Err(CliError::usage("--url", format!("{}: expected http://host:port", args.url)));
+    if !args.url.starts_with("http://") && !args.url.starts_with("https://") {
+        return Err(CliError::usage(
+            "--url",
+            format!("{}: expected http://host:port or https://host:port", args.url),
+        ));
     }
+    let tls = if args.url.starts_with("https://") || args.ca.is_some() {
+        Some(
+            crate::cmd::tls_client::client_config(args.ca.as_deref())
+                .map_err(|e| CliError::usage("--ca", e))?,
+        )
+    } else {
+        None
+    };
+    let client = Client { tls, token: args.token.clone() };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("sqlretry-load")
         .build()
         .map_err(|e| CliError::Service(format!("starting the runtime: {e}")))?;
     runtime.block_on(async {
-        if args.max { ramp(&args).await } else { once(&args, args.rate, !args.quiet && !args.json).await }
+        reachable(&client, &args.url).await?;
+        if args.max {
+            ramp(&args, &client).await
+        } else {
+            once(&args, &client, args.rate, !args.quiet && !args.json).await
+        }
     })
 }
 
-async fn once(args: &LoadArgs, rate: u64, progress_bar: bool) -> Result<ExitCode, CliError> {
-    let report = measure(args, rate, progress_bar).await?;
+/// Fails fast, naming the cause ("Connection refused"), when nothing answers at `url`.
+async fn reachable(client: &Client, url: &str) -> Result<(), CliError> {
+    let probe = format!("{}/healthz", url.trim_end_matches('/'));
+    request_with(client, "GET", &probe, None, Duration::from_secs(5))
+        .await
+        .map(|_| ())
+        .map_err(|e| CliError::Service(format!("cannot reach the server at {url}: {e}")))
+}
+
+async fn once(args: &LoadArgs, client: &Client, rate: u64, progress_bar: bool) -> Result<ExitCode, CliError> {
+    let report = measure(args, client, rate, progress_bar).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
     } else {
@@ -54,12 +81,12 @@ async fn once(args: &LoadArgs, rate: u64, progress_bar: bool) -> Result<ExitCode
 }
 
 /// `--max`: rate × 1.5 per step of `--duration` until p99 > bound or anything is lost.
-async fn ramp(args: &LoadArgs) -> Result<ExitCode, CliError> {
+async fn ramp(args: &LoadArgs, client: &Client) -> Result<ExitCode, CliError> {
     let mut rate = args.rate;
     let mut best: Option<Report> = None;
     let mut steps = Vec::new();
     loop {
-        let report = measure(args, rate, false).await?;
+        let report = measure(args, client, rate, false).await?;
         let within = report.ok() && report.ack_p99_ms <= args.p99_bound.as_secs_f64() * 1000.0;
         if !args.json {
             eprintln!(
@@ -94,17 +121,25 @@ async fn ramp(args: &LoadArgs) -> Result<ExitCode, CliError> {
 }
 
 /// `ticks_written` and `retries_total` from the server's tick-stats.
-async fn server_stats(base: &str) -> Option<(u64, u64, Option<f64>)> {
+async fn server_stats(client: &Client, base: &str) -> Option<(u64, u64, Option<f64>)> {
     let url = format!("{}/api/tick-stats", base.trim_end_matches('/'));
-    let (status, body) = super::http_client::request("GET", &url, None, Duration::from_secs(5)).await.ok()?;
+    let (status, body) = request_with(client, "GET", &url, None, Duration::from_secs(5)).await.ok()?;
     let v: serde_json::Value = serde_json::from_slice(&body).ok().filter(|_| status == 200)?;
     Some((v["ticks_written"].as_u64()?, v["retries_total"].as_u64()?, v["batch_success_rate"].as_f64()))
 }
 
-async fn measure(args: &LoadArgs, rate: u64, progress_bar: bool) -> Result<Report, CliError> {
+async fn measure(
+    args: &LoadArgs,
+    client: &Client,
+    rate: u64,
+    progress_bar: bool,
+) -> Result<Report, CliError> {
     let base = args.url.trim_end_matches('/');
-    let ws_url = format!("ws://{}/ws/ticks", base.trim_start_matches("http://"));
-    let before = server_stats(base).await;
+    let ws_url = match base.strip_prefix("https://") {
+        Some(authority) => format!("wss://{authority}/ws/ticks"),
+        None => format!("ws://{}/ws/ticks", base.trim_start_matches("http://")),
+    };
+    let before = server_stats(client, base).await;
     let total = rate.saturating_mul(args.duration.as_millis() as u64) / 1000;
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
     let deadline = Instant::now() + args.duration + Duration::from_secs(30);
@@ -115,11 +150,16 @@ async fn measure(args: &LoadArgs, rate: u64, progress_bar: bool) -> Result<Repor
             let plan = conn::Plan {
                 url: ws_url.clone(),
                 symbol: format!("LOAD{i:04}"),
-                base: now_ms.saturating_mul(1_000_000),
+                base: now_ms,
+                kind: args.ticks,
+                tag: format!("load-{now_ms}"),
+                number: i,
                 rate,
                 batch: args.batch,
                 total,
                 deadline,
+                tls: client.tls.clone(),
+                token: client.token.clone(),
             };
             tokio::spawn(conn::run(plan, Arc::clone(&progress)))
         })
@@ -158,7 +198,7 @@ async fn measure(args: &LoadArgs, rate: u64, progress_bar: bool) -> Result<Repor
         let _ = w.await;
     }
     let mut report = Report::sum(&results, rate * args.connections as u64, elapsed);
-    let after = server_stats(base).await;
+    let after = server_stats(client, base).await;
     if let (Some(b), Some(a)) = (before, after) {
         report.server_retries = Some(a.1.saturating_sub(b.1));
         report.success_rate = a.2;
@@ -168,7 +208,7 @@ async fn measure(args: &LoadArgs, rate: u64, progress_bar: bool) -> Result<Repor
     }
     if let Some(db) = &args.db {
         report
-            .verify_in_file(db, &results)
+            .verify_in_file(db, &results, args.ticks)
             .map_err(CliError::sqlite(format!("verifying {}", db.display())))?;
     }
     Ok(report)

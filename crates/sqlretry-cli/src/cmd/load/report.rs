@@ -8,6 +8,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::conn::ConnResult;
+use crate::args::TickKind;
 
 /// Totals of one load run.
 #[derive(Debug, Clone, Serialize)]
@@ -89,19 +90,30 @@ impl Report {
         }
     }
 
-    /// Looks up every acknowledged tick in the database file (read-only).
+    /// Looks up every acknowledged tick of this run in the database file (read-only): by symbol,
+    /// timestamp (stored in microseconds) and the run's tag.
     ///
     /// # Errors
     ///
     /// The SQLite error when the file cannot be read.
-    pub fn verify_in_file(&mut self, db: &Path, results: &[ConnResult]) -> rusqlite::Result<()> {
+    pub fn verify_in_file(
+        &mut self,
+        db: &Path,
+        results: &[ConnResult],
+        kind: TickKind,
+    ) -> rusqlite::Result<()> {
         let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         conn.busy_timeout(Duration::from_secs(5))?;
-        let mut stmt = conn.prepare("SELECT 1 FROM ticks WHERE symbol = ?1 AND timestamp = ?2")?;
+        let tagged = match kind {
+            TickKind::Quote => "lp_source",
+            TickKind::Trade => "side",
+        };
+        let mut stmt =
+            conn.prepare(&format!("SELECT 1 FROM ticks WHERE symbol = ?1 AND ts = ?2 AND {tagged} = ?3"))?;
         let mut present = 0_u64;
         for r in results {
             for ts in &r.acked_timestamps {
-                if stmt.exists(rusqlite::params![r.symbol, ts])? {
+                if stmt.exists(rusqlite::params![r.symbol, ts.saturating_mul(1000), r.tag])? {
                     present += 1;
                 }
             }

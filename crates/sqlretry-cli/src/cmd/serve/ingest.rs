@@ -1,12 +1,15 @@
-//! The one write path of both protocols: validated ticks → one closure handed to the library's
-//! `Writer::submit_async` (grouped with other callers' closures into one transaction) → an
-//! outcome known only after `COMMIT`. A group that exhausts its retries is dead-lettered.
+//! The one write path of both protocols: validated ticks → the library's "write these rows or
+//! dead-letter them" (`Writer::write_rows_async`: one request in the next group transaction,
+//! answered after `COMMIT`; if it did not commit, kept in the dead-letter store under the
+//! writer's retries and counted in its metrics).
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use sqlretry::Writer;
-use sqlretry::writer::{DeadLetterStore, WriteError};
+use sqlretry::writer::{NotWritten, Rows};
 
+use super::health::WriteHealth;
+use super::model::Model;
 use super::stats::TickCounters;
 use super::tick::Tick;
 
@@ -17,12 +20,12 @@ pub enum Outcome {
     Committed {
         /// New rows.
         new: u64,
-        /// Ticks whose (symbol, timestamp) was already stored.
+        /// Ticks that were exact resends of stored ones.
         duplicates: u64,
     },
-    /// Not committed after the retry policy; kept in the dead-letter store (not acknowledged).
+    /// Not committed; kept in the dead-letter store (not acknowledged).
     DeadLettered(String),
-    /// Not committed and nothing kept (shutting down, or the dead-letter store failed).
+    /// Not committed and nothing kept (the dead-letter store failed too).
     Failed(String),
 }
 
@@ -30,14 +33,15 @@ pub enum Outcome {
 #[derive(Debug)]
 pub struct TickWriter {
     writer: Writer,
+    model: Arc<Model>,
     counters: Arc<TickCounters>,
-    dead_letters: Arc<Mutex<Option<DeadLetterStore>>>,
+    health: WriteHealth,
 }
 
 impl TickWriter {
-    /// Writes through `writer`, counting into `counters`.
-    pub fn new(writer: Writer, counters: Arc<TickCounters>) -> Self {
-        TickWriter { writer, counters, dead_letters: Arc::new(Mutex::new(None)) }
+    /// Writes rows of `model` through `writer`, counting into `counters`.
+    pub fn new(writer: Writer, model: Arc<Model>, counters: Arc<TickCounters>) -> Self {
+        TickWriter { writer, model, counters, health: WriteHealth::default() }
     }
 
     /// The library's writer.
@@ -50,63 +54,68 @@ impl TickWriter {
         &self.counters
     }
 
-    /// Writes `ticks` in the next group transaction (`INSERT OR IGNORE`, new vs duplicate counted
-    /// by `changes()`); returns after `COMMIT` (or after dead-lettering).
+    /// Writes `ticks` (one client message) and accounts for the outcome: the ack latency of a
+    /// commit; failed messages and ticks, and the write health, when it did not commit.
     pub async fn write(&self, ticks: Vec<Tick>) -> Outcome {
-        let ticks = Arc::new(ticks);
-        let batch = Arc::clone(&ticks);
-        let result = self
-            .writer
-            .submit_async(move |tx| {
-                let mut stmt = tx.prepare_cached(<Tick as sqlretry::Row>::INSERT_SQL)?;
-                let mut new = 0_u64;
-                for t in batch.iter() {
-                    new += stmt.execute(rusqlite::params![t.symbol, t.timestamp, t.price, t.volume])? as u64;
-                }
-                Ok(new)
-            })
-            .await;
+        let started = std::time::Instant::now();
         let n = ticks.len() as u64;
-        match result {
+        let outcome = self.commit(ticks).await;
+        let c = &self.counters;
+        match &outcome {
+            Outcome::Committed { .. } => {
+                metrics::histogram!("sqlretry_serve_ack_seconds").record(started.elapsed().as_secs_f64());
+                TickCounters::add(&c.messages_written, "sqlretry_serve_messages_written_total", 1);
+                self.health.committed();
+            }
+            Outcome::DeadLettered(error) | Outcome::Failed(error) => {
+                if matches!(outcome, Outcome::DeadLettered(_)) {
+                    TickCounters::add(
+                        &c.messages_dead_lettered,
+                        "sqlretry_serve_messages_dead_lettered_total",
+                        1,
+                    );
+                }
+                TickCounters::add(&c.messages_failed, "sqlretry_serve_messages_failed_total", 1);
+                TickCounters::add(&c.ticks_failed, "sqlretry_serve_ticks_failed_total", n);
+                self.health.failed(error);
+            }
+        }
+        outcome
+    }
+
+    /// Whether writes are failing now, and the last error.
+    pub fn health(&self) -> &WriteHealth {
+        &self.health
+    }
+
+    /// Writes `ticks` in the next group transaction (`INSERT OR IGNORE` on the tick's identity:
+    /// resends are counted as duplicates); returns after `COMMIT` or after dead-lettering.
+    async fn commit(&self, ticks: Vec<Tick>) -> Outcome {
+        let n = ticks.len() as u64;
+        let rows = Rows::new(
+            "tick",
+            self.model.insert_sql.as_str(),
+            ticks.into_iter().map(Tick::into_row).collect(),
+        );
+        match self.writer.write_rows_async(rows).await {
             Ok(new) => {
+                let new = new as u64;
                 TickCounters::add(&self.counters.written, "sqlretry_serve_ticks_written_total", new);
                 TickCounters::add(&self.counters.duplicates, "sqlretry_serve_ticks_duplicate_total", n - new);
                 Outcome::Committed { new, duplicates: n - new }
             }
-            Err(err @ WriteError::NotCommitted(_)) => self.dead_letter(ticks, err.to_string()).await,
-            Err(err) => Outcome::Failed(err.to_string()),
-        }
-    }
-
-    /// Keeps `ticks` in the dead-letter store beside the database (durable when this returns).
-    async fn dead_letter(&self, ticks: Arc<Vec<Tick>>, error: String) -> Outcome {
-        let path = self.writer.dead_letter_path();
-        let store = Arc::clone(&self.dead_letters);
-        let n = ticks.len() as u64;
-        let kept = tokio::task::spawn_blocking(move || {
-            let mut guard = store.lock().unwrap_or_else(PoisonError::into_inner);
-            if guard.is_none() {
-                *guard = Some(DeadLetterStore::open(&path).map_err(|e| e.to_string())?);
-            }
-            let Some(store) = guard.as_mut() else { return Err("no dead-letter store".to_owned()) };
-            store.append_rows(&ticks, &error).map_err(|e| e.to_string())
-        })
-        .await
-        .unwrap_or_else(|e| Err(format!("dead-letter task failed: {e}")));
-        match kept {
-            Ok(_) => {
+            Err(kept @ NotWritten::DeadLettered { .. }) => {
                 TickCounters::add(
                     &self.counters.dead_lettered,
                     "sqlretry_serve_ticks_dead_lettered_total",
                     n,
                 );
-                tracing::error!(ticks = n, "batch not committed after its retries; kept as a dead letter");
-                Outcome::DeadLettered("not committed; kept as a dead letter".to_owned())
+                tracing::error!(ticks = n, error = %kept, "message not committed after its retries; kept as a dead letter");
+                Outcome::DeadLettered(format!("not committed; kept as a dead letter ({kept})"))
             }
-            Err(e) => {
+            Err(lost) => {
                 TickCounters::add(&self.counters.lost, "sqlretry_serve_ticks_lost_total", n);
-                tracing::error!(ticks = n, error = %e, "batch not committed and the dead-letter store refused it");
-                Outcome::Failed(e)
+                Outcome::Failed(lost.to_string())
             }
         }
     }

@@ -1,32 +1,54 @@
 //! The HTTP routes: `POST /api/ticks` (JSON array or NDJSON, answered after commit),
-//! `GET /api/tick-stats`, `GET /metrics`, `GET /healthz`, `GET /readyz`, and `/ws/ticks`.
+//! `GET /api/tick-stats`, `GET /metrics`, `GET /healthz`, `GET /readyz`, `/ws/ticks`, and the
+//! read endpoints (`reads/`).
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Router, middleware};
 use serde_json::json;
 
+use super::auth::{self, Guard, Scope};
 use super::ingest::Outcome;
+use super::limits::{self, BodyLimit};
+use super::protection::Protection;
 use super::state::AppState;
-use super::tick::{self, BadInput};
+use super::tick::BadInput;
+use super::{content_type, origin};
 
-/// The service's router.
-pub fn router(state: Arc<AppState>) -> Router {
+/// The service's router. Guards are put where the routes are assembled, one group per scope:
+/// ingest (token scope `ingest`, browser `Origin` checked, JSON bodies only, read in time), reads
+/// and figures (`read`), and the probes (open: orchestrators call them without tokens).
+pub fn router(state: Arc<AppState>, guards: &Protection) -> Router {
     let limit = state.config.max_body;
-    Router::new()
-        .route("/api/ticks", post(post_ticks))
+    let body = BodyLimit { timeout: guards.limits.body_read_timeout, max: limit };
+    let ingest = Router::new()
+        .route(
+            "/api/ticks",
+            post(post_ticks)
+                .layer(middleware::from_fn_with_state(body, limits::read_body))
+                .layer(middleware::from_fn(content_type::require_json)),
+        )
+        .route("/ws/ticks", get(super::ws::upgrade))
+        .layer(middleware::from_fn_with_state(guards.origins.clone(), origin::check))
+        .layer(middleware::from_fn_with_state(Guard::new(&guards.tokens, Scope::Ingest), auth::require));
+    let read = Router::new()
         .route("/api/tick-stats", get(tick_stats))
         .route("/metrics", get(metrics))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .route("/ws/ticks", get(super::ws::upgrade))
+        .layer(middleware::from_fn_with_state(Guard::new(&guards.tokens, Scope::Read), auth::require));
+    let reads = super::reads::router(Arc::clone(&state.reads))
+        .layer(middleware::from_fn_with_state(Guard::new(&guards.tokens, Scope::Read), auth::require));
+    let probes = Router::new().route("/healthz", get(|| async { "ok\n" })).route("/readyz", get(readyz));
+    Router::new()
+        .merge(ingest)
+        .merge(read)
+        .merge(reads)
+        .merge(probes)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
@@ -64,15 +86,14 @@ async fn post_ticks(
         Ok(body) => body,
         Err(rejection) => return refused(&state, unreadable_body(&rejection)),
     };
-    let max_symbol = state.config.max_symbol_len;
     let parsed = std::str::from_utf8(&body)
         .map_err(|e| BadInput { field: "body".into(), error: format!("not UTF-8: {e}") })
         .and_then(|text| {
             let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
             if content_type.contains("ndjson") || content_type.contains("jsonl") {
-                tick::parse_ndjson(text, max_symbol)
+                state.parser.parse_ndjson(text)
             } else {
-                tick::parse_message(text, max_symbol, false)
+                state.parser.parse_message(text, false)
             }
         });
     let ticks = match parsed {
@@ -88,7 +109,10 @@ async fn post_ticks(
         Outcome::Committed { new, duplicates } => {
             axum::Json(json!({"ticks": n, "new": new, "duplicates": duplicates})).into_response()
         }
-        Outcome::DeadLettered(e) | Outcome::Failed(e) => {
+        // 503 as on the WebSocket: the ticks are kept, not written; the same body may be sent
+        // again later (Retry-After). 500 stays for ticks neither written nor kept.
+        Outcome::DeadLettered(e) => unavailable(&e),
+        Outcome::Failed(e) => {
             (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({"error": e}))).into_response()
         }
     }
@@ -102,15 +126,10 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.prometheus.render()).into_response()
 }
 
-/// Ready when not draining and a probe transaction commits within 2 s.
+/// Ready, or 503 with the reason (see `readiness`).
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    if state.is_stopping() {
-        return unavailable("shutting down");
-    }
-    let probe = state.ticks.writer().submit_async(|tx| tx.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)));
-    match tokio::time::timeout(Duration::from_secs(2), probe).await {
-        Ok(Ok(_)) => "ready\n".into_response(),
-        Ok(Err(e)) => unavailable(&format!("the writer cannot commit: {e}")),
-        Err(_) => unavailable("the writer did not commit a probe within 2 s"),
+    match super::readiness::check(&state).await {
+        Ok(()) => "ready\n".into_response(),
+        Err(reason) => unavailable(&reason),
     }
 }

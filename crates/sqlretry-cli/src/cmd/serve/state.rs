@@ -3,19 +3,25 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
+use super::config::ServeConfig;
 use metrics_exporter_prometheus::PrometheusHandle;
-use sqlretry::config::ServeConfig;
 use tokio::sync::{Semaphore, watch};
 
 use super::alerts::{Monitor, Recent};
 use super::ingest::TickWriter;
+use super::reads::ReadState;
 use super::stats::TickStats;
+use super::tick::TickParser;
 
 /// Shared by the handlers (behind an `Arc`).
 #[derive(Debug)]
 pub struct AppState {
     /// The write path.
     pub ticks: TickWriter,
+    /// Reads ticks of the configured model.
+    pub parser: TickParser,
+    /// The read endpoints' connections and settings.
+    pub reads: Arc<ReadState>,
     /// `[serve]`.
     pub config: ServeConfig,
     /// Messages being written, all connections (`inflight_total` permits).
@@ -28,6 +34,10 @@ pub struct AppState {
     pub stopping: watch::Receiver<bool>,
     /// One permit held by each WebSocket connection; the drain takes them all back.
     pub connections: Arc<Semaphore>,
+    /// Open connections against the cap (a WebSocket counts from its upgrade to its close).
+    pub open: Arc<super::limits::OpenConnections>,
+    /// A silent WebSocket is pinged after half of this and closed after all of it.
+    pub ws_idle_timeout: std::time::Duration,
 }
 
 /// Most WebSocket connections at once.
@@ -51,12 +61,19 @@ impl AppState {
 
     /// `GET /api/tick-stats`'s body.
     pub fn tick_stats(self: &Arc<Self>) -> TickStats {
-        TickStats::gather(
+        let mut stats = TickStats::gather(
             self.ticks.writer().path().display().to_string(),
             self.ticks.counters(),
             &self.ticks.writer().metrics(),
             self.in_flight(),
             &self.recent(),
-        )
+        );
+        // A message that did not commit is the failure clients saw; the writer's own error
+        // (set only when a group gives up) may be older or absent.
+        if let Some((error, at)) = self.ticks.health().last_error() {
+            stats.last_batch_error = Some(error);
+            stats.last_batch_error_time = Some(at);
+        }
+        stats
     }
 }

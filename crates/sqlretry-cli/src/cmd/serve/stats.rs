@@ -17,12 +17,21 @@ pub struct TickCounters {
     pub duplicates: AtomicU64,
     /// Ticks of batches that exhausted their retries, kept in the dead-letter store.
     pub dead_lettered: AtomicU64,
-    /// Ticks neither committed nor kept (the dead-letter store refused them). Stays 0.
+    /// Ticks neither committed nor kept (the dead-letter store refused them; the writer's
+    /// `rows_lost` counts them too). Stays 0.
     pub lost: AtomicU64,
     /// Messages refused for bad input (400).
     pub rejected: AtomicU64,
     /// HTTP bodies refused because ingest was full (503).
     pub busy: AtomicU64,
+    /// Messages (HTTP bodies, WebSocket messages) committed.
+    pub messages_written: AtomicU64,
+    /// Messages not committed (dead-lettered or lost).
+    pub messages_failed: AtomicU64,
+    /// Messages not committed and kept in the dead-letter store.
+    pub messages_dead_lettered: AtomicU64,
+    /// Ticks of messages not committed (dead-lettered or lost).
+    pub ticks_failed: AtomicU64,
 }
 
 impl TickCounters {
@@ -36,6 +45,10 @@ impl TickCounters {
             lost: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
             busy: AtomicU64::new(0),
+            messages_written: AtomicU64::new(0),
+            messages_failed: AtomicU64::new(0),
+            messages_dead_lettered: AtomicU64::new(0),
+            ticks_failed: AtomicU64::new(0),
         }
     }
 
@@ -93,6 +106,18 @@ pub struct TickStats {
     pub alerts_active: Vec<&'static str>,
     /// Seconds since the service started.
     pub uptime_seconds: f64,
+    /// Ticks of messages that were not committed (dead-lettered or lost).
+    pub ticks_failed: u64,
+    /// Messages committed.
+    pub messages_written: u64,
+    /// Messages not committed (dead-lettered or lost).
+    pub messages_failed: u64,
+    /// Messages kept in the dead-letter store.
+    pub messages_dead_lettered: u64,
+    /// Failed messages in the alert window (the `batch_failures` rule's value).
+    pub failures_in_window: u64,
+    /// Message success rate over the success window (the `batch_success_rate` rule's value).
+    pub success_rate_in_window: Option<f64>,
 }
 
 impl TickStats {
@@ -112,7 +137,7 @@ impl TickStats {
             batches_written: writer.batches_written,
             batch_failures: writer.batch_failures,
             ticks_written: load(&counters.written),
-            ticks_lost: load(&counters.lost) + writer.rows_lost,
+            ticks_lost: writer.rows_lost,
             retries_total: writer.retries_total,
             last_batch_error: writer.last_batch_error.clone(),
             last_batch_error_time: writer.last_batch_error_at.clone(),
@@ -125,6 +150,12 @@ impl TickStats {
             retries_per_minute: recent.retries_per_minute,
             alerts_active: recent.active.clone(),
             uptime_seconds: counters.uptime_seconds(),
+            ticks_failed: load(&counters.ticks_failed),
+            messages_written: load(&counters.messages_written),
+            messages_failed: load(&counters.messages_failed),
+            messages_dead_lettered: load(&counters.messages_dead_lettered),
+            failures_in_window: recent.failures_in_window,
+            success_rate_in_window: recent.success_rate_in_window,
         }
     }
 }

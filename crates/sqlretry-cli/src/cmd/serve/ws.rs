@@ -29,11 +29,20 @@ use super::tick;
 /// `max_body` are refused with a 413 error frame.
 pub async fn upgrade(State(state): State<Arc<AppState>>, ws: WebSocketUpgrade) -> Response {
     let hard_limit = state.config.max_body.saturating_mul(4);
-    ws.max_message_size(hard_limit).on_upgrade(move |socket| connection(socket, state))
+    // Selecting the protocol a browser offered beside its `bearer.<token>` (see `auth`).
+    ws.max_message_size(hard_limit)
+        // Small buffers: an idle connection holds them for its whole life (tungstenite's 128 KiB
+        // defaults made idle connections the service's main memory cost). Messages still reach
+        // max_body: the read buffer grows in chunks of this size while a message arrives.
+        .read_buffer_size(super::limits::WS_READ_BUFFER)
+        .write_buffer_size(0)
+        .protocols([super::auth::WS_PROTOCOL])
+        .on_upgrade(move |socket| connection(socket, state))
 }
 
 async fn connection(socket: WebSocket, state: Arc<AppState>) {
     let Ok(_alive) = Arc::clone(&state.connections).try_acquire_owned() else { return };
+    let Some(_open) = state.open.try_open() else { return };
     let (mut sink, mut stream) = socket.split();
     let per_connection = state.config.inflight_per_connection;
     let (frames, mut outbox) = mpsc::channel::<Message>(per_connection + 8);
@@ -56,12 +65,25 @@ async fn connection(socket: WebSocket, state: Arc<AppState>) {
         };
         let Ok(own) = own else { break };
         let message = tokio::select! {
-            m = stream.next() => m,
+            m = super::ws_idle::next(&mut stream, state.ws_idle_timeout, &frames) => m,
             _ = stopping.wait_for(|s| *s) => break,
         };
         let text = match message {
             Some(Ok(Message::Text(text))) => text.as_str().to_owned(),
-            Some(Ok(Message::Binary(bytes))) => String::from_utf8_lossy(&bytes).into_owned(),
+            Some(Ok(Message::Binary(bytes))) => match String::from_utf8(bytes.to_vec()) {
+                Ok(text) => text,
+                Err(e) => {
+                    // Refused as HTTP refuses the same bytes: replacement characters would be stored.
+                    TickCounters::add(&state.ticks.counters().rejected, "sqlretry_serve_rejected_total", 1);
+                    let error = format!("not UTF-8: {}", e.utf8_error());
+                    let frame =
+                        json!({"type": "error", "seq": null, "status": 400, "field": "body", "error": error});
+                    if frames.send(Message::Text(frame.to_string().into())).await.is_err() {
+                        break;
+                    }
+                    continue;
+                }
+            },
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
             Some(Ok(Message::Close(_)) | Err(_)) | None => break,
         };
@@ -75,7 +97,7 @@ async fn connection(socket: WebSocket, state: Arc<AppState>) {
             }
             continue;
         }
-        let ticks = match tick::parse_message(&text, state.config.max_symbol_len, true) {
+        let ticks = match state.parser.parse_message(&text, true) {
             Ok(ticks) => ticks,
             Err(bad) => {
                 TickCounters::add(&state.ticks.counters().rejected, "sqlretry_serve_rejected_total", 1);
@@ -100,9 +122,10 @@ async fn connection(socket: WebSocket, state: Arc<AppState>) {
                 Outcome::Committed { new, duplicates } => {
                     json!({"type": "ack", "seq": seq, "ticks": n, "new": new, "duplicates": duplicates})
                 }
-                Outcome::DeadLettered(error) | Outcome::Failed(error) => {
+                Outcome::DeadLettered(error) => {
                     json!({"type": "error", "seq": seq, "status": 503, "error": error})
                 }
+                Outcome::Failed(error) => json!({"type": "error", "seq": seq, "status": 500, "error": error}),
             };
             drop((own, global));
             let _ = frames.send(Message::Text(frame.to_string().into())).await;
