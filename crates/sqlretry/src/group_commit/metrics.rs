@@ -13,7 +13,7 @@ use hdrhistogram::Histogram;
 
 use crate::observer::{Observer, RetryEvent};
 
-/// Live metrics of one [`Writer`](super::Writer); shared by its thread and handles.
+/// Live metrics of one [`Writer`](crate::writer::Writer); shared by its thread and handles.
 #[derive(Debug)]
 pub(crate) struct WriterMetrics {
     name: metrics::SharedString,
@@ -76,7 +76,7 @@ pub struct WriterMetricsSnapshot {
     pub rows_dead_lettered: u64,
     /// Rows neither written nor dead-lettered (the dead-letter store itself failed). Stays 0.
     pub rows_lost: u64,
-    /// Rows written back by [`Writer::replay`](super::Writer::replay).
+    /// Rows written back by [`Writer::replay`](crate::writer::Writer::replay).
     pub rows_replayed: u64,
     /// Retries of whole transactions.
     pub retries_total: u64,

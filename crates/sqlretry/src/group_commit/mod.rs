@@ -42,7 +42,7 @@
 //! reply is sent. A leader waiting for it still holds the token, so submitters keep queuing
 //! meanwhile; once the lock is held, the group is topped up with them. After this process had to
 //! wait for another one, it is *contended*: submitters no longer lead, and the thread lets each
-//! group fill to the size of the last one (for up to [`CONTENDED_FILL`]) before it waits for the
+//! group fill to the size of the last one (for up to `CONTENDED_FILL`, 250 µs) before it waits for the
 //! lock, so that each lock turn — each of which makes the newcomer re-read its pages — commits
 //! one request per waiting caller instead of a lone leader's.
 //!
