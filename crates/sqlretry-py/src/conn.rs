@@ -79,7 +79,11 @@ impl Call {
     }
 
     /// The write's result as Python sees it.
-    pub(crate) fn finish(&self, py: Python<'_>, result: Result<Py<PyAny>, sqlretry::WriteError>) -> PyResult<Py<PyAny>> {
+    pub(crate) fn finish(
+        &self,
+        py: Python<'_>,
+        result: Result<Py<PyAny>, sqlretry::WriteError>,
+    ) -> PyResult<Py<PyAny>> {
         result.map_err(|e| errors::from_write_error(py, e, self.take_original()))
     }
 }
@@ -147,7 +151,8 @@ impl PyConnection {
 
     /// Checks that the lent connection is this thread's current one.
     fn check(&self, py: Python<'_>) -> PyResult<()> {
-        let current = self.live.load(Ordering::Acquire) && CONN.is_set() && CONN.with(|c| address(c) == self.addr);
+        let current =
+            self.live.load(Ordering::Acquire) && CONN.is_set() && CONN.with(|c| address(c) == self.addr);
         if current {
             Ok(())
         } else {

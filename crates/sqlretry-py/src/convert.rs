@@ -96,7 +96,7 @@ pub(crate) fn to_value(value: &Bound<'_, PyAny>, index: usize) -> PyResult<Value
         Ok(Value::Blob(b.as_bytes().to_vec()))
     } else if let Ok(b) = value.cast::<PyByteArray>() {
         Ok(Value::Blob(b.to_vec()))
-    } else if value.get_type().name()?.to_string() == "memoryview" {
+    } else if value.get_type().name()? == "memoryview" {
         let bytes = value.py().get_type::<PyBytes>().call1((value,))?;
         Ok(Value::Blob(bytes.cast::<PyBytes>()?.as_bytes().to_vec()))
     } else {

@@ -95,12 +95,16 @@ pub(crate) fn from_write_error(py: Python<'_>, error: WriteError, original: Opti
                 ),
             )
         }
-        WriteError::Closed => {
-            build(py, "_not_committed", ("the writer is shut down", None::<i32>, None::<i32>, None::<&str>, 0, 0.0, "closed"))
-        }
-        WriteError::Full => {
-            build(py, "_not_committed", ("the writer's queue is full", None::<i32>, None::<i32>, None::<&str>, 0, 0.0, "full"))
-        }
+        WriteError::Closed => build(
+            py,
+            "_not_committed",
+            ("the writer is shut down", None::<i32>, None::<i32>, None::<&str>, 0, 0.0, "closed"),
+        ),
+        WriteError::Full => build(
+            py,
+            "_not_committed",
+            ("the writer's queue is full", None::<i32>, None::<i32>, None::<&str>, 0, 0.0, "full"),
+        ),
         other => PyRuntimeError::new_err(other.to_string()),
     }
 }

@@ -23,8 +23,9 @@ pub struct PyRetryPolicy {
 
 /// Seconds as a duration; `ValueError` naming `field` for a negative or non-finite number.
 pub(crate) fn seconds(field: &str, value: f64) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(value)
-        .map_err(|_| PyValueError::new_err(format!("{field} must be a finite number of seconds >= 0, got {value}")))
+    Duration::try_from_secs_f64(value).map_err(|_| {
+        PyValueError::new_err(format!("{field} must be a finite number of seconds >= 0, got {value}"))
+    })
 }
 
 /// A deadline in seconds, `inf` meaning none.
@@ -36,9 +37,9 @@ fn jitter(value: &Bound<'_, PyAny>) -> PyResult<Jitter> {
     if let Ok(fraction) = value.extract::<f64>() {
         return Ok(Jitter::Proportional(fraction));
     }
-    let name: String = value
-        .extract()
-        .map_err(|_| PyTypeError::new_err("jitter must be 'none', 'full', 'equal', 'decorrelated' or a fraction"))?;
+    let name: String = value.extract().map_err(|_| {
+        PyTypeError::new_err("jitter must be 'none', 'full', 'equal', 'decorrelated' or a fraction")
+    })?;
     match name.as_str() {
         "none" => Ok(Jitter::None),
         "full" => Ok(Jitter::Full),

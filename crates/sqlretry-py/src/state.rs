@@ -72,11 +72,14 @@ impl PyStateStore {
         };
         let state = py
             .detach(|| {
-                let store = Store::open_with(&path, options).map_err(sqlretry::sqlite::StateOpenError::Open)?;
+                let store =
+                    Store::open_with(&path, options).map_err(sqlretry::sqlite::StateOpenError::Open)?;
                 StateStore::from_store(store)
             })
             .map_err(|e| match e {
-                sqlretry::sqlite::StateOpenError::Open(e) => errors::sqlite_exception(py, &e.into_sqlite_error()),
+                sqlretry::sqlite::StateOpenError::Open(e) => {
+                    errors::sqlite_exception(py, &e.into_sqlite_error())
+                }
                 sqlretry::sqlite::StateOpenError::Schema(e) => errors::from_write_error(py, e, None),
                 other => pyo3::exceptions::PyOSError::new_err(other.to_string()),
             })?;

@@ -75,7 +75,8 @@ pub struct PyStore {
     store: Mutex<Option<Store>>,
     pid: u32,
     main: MainThread,
-    /// Threads of main-thread writes that were abandoned after a signal; joined by `close()`.
+    /// Threads of main-thread writes abandoned after a signal (each ends by its deadline);
+    /// `close()` joins those that have ended.
     abandoned: Mutex<Vec<JoinHandle<()>>>,
     /// Main-thread writes whose first try found the file busy (see the module docs): each left a
     /// call and a "gave up" in the engine's counters that are not the caller's.
@@ -88,14 +89,20 @@ impl PyStore {
         if std::process::id() != self.pid {
             return Err(errors::used_after_fork(py, "Store", self.pid));
         }
-        self.store.lock().unwrap_or_else(PoisonError::into_inner).clone().ok_or_else(|| errors::closed(py, "Store"))
+        self.store
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or_else(|| errors::closed(py, "Store"))
     }
 
     fn write_from_main(&self, py: Python<'_>, store: Store, call: Call) -> PyResult<Py<PyAny>> {
         let start = Instant::now();
         let first = {
             let _quiet = tracing::info_span!("sqlretry_py_quiet").entered();
-            py.detach(|| store.write_until(store.options().write_policy(), Deadline::at(start), |conn| call.run(conn)))
+            py.detach(|| {
+                store.write_until(store.options().write_policy(), Deadline::at(start), |conn| call.run(conn))
+            })
         };
         match first {
             Err(WriteError::NotCommitted(failed)) if failed.inner().classify().is_retryable() => {
@@ -118,7 +125,9 @@ impl PyStore {
                     });
                     let _ = tx.send(result);
                 })
-                .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(format!("cannot start a thread: {e}")))?
+                .map_err(|e| {
+                    pyo3::exceptions::PyRuntimeError::new_err(format!("cannot start a thread: {e}"))
+                })?
         };
         let interrupted = match wait::recv(py, &rx)? {
             Waited::Value(result) => {
@@ -149,7 +158,11 @@ impl PyStore {
 }
 
 /// A main-thread write's function, run unless it was abandoned (see [`Phase`]).
-fn run_unless_abandoned(phase: &Mutex<Phase>, call: &Call, conn: &rusqlite::Connection) -> rusqlite::Result<Py<PyAny>> {
+fn run_unless_abandoned(
+    phase: &Mutex<Phase>,
+    call: &Call,
+    conn: &rusqlite::Connection,
+) -> rusqlite::Result<Py<PyAny>> {
     {
         let mut state = phase.lock().unwrap_or_else(PoisonError::into_inner);
         if matches!(*state, Phase::Cancelled | Phase::Abandon) {
@@ -194,7 +207,9 @@ impl PyOutcome {
     fn __repr__(&self) -> String {
         match &self.message {
             None => format!("Outcome(written=True, expected={})", self.expected),
-            Some(message) => format!("Outcome(written=False, reason={:?}: {message})", self.reason.unwrap_or("")),
+            Some(message) => {
+                format!("Outcome(written=False, reason={:?}: {message})", self.reason.unwrap_or(""))
+            }
         }
     }
 }
@@ -320,9 +335,14 @@ impl PyStore {
             errors::from_write_error(py, e, apply.take_original().or_else(|| version.take_original()))
         })?;
         Ok(match outcome {
-            Outcome::Written(value) => {
-                PyOutcome { written: true, value: Some(value), reason: None, expected, found: Some(expected), message: None }
-            }
+            Outcome::Written(value) => PyOutcome {
+                written: true,
+                value: Some(value),
+                reason: None,
+                expected,
+                found: Some(expected),
+                message: None,
+            },
             Outcome::Skipped { reason } => {
                 let (name, found) = match reason {
                     SkipReason::Changed { found, .. } => ("changed", Some(found)),
@@ -338,7 +358,14 @@ impl PyStore {
                     message: Some(reason.to_string()),
                 }
             }
-            _ => PyOutcome { written: false, value: None, reason: Some("skipped"), expected, found: None, message: None },
+            _ => PyOutcome {
+                written: false,
+                value: None,
+                reason: Some("skipped"),
+                expected,
+                found: None,
+                message: None,
+            },
         })
     }
 
@@ -373,15 +400,24 @@ impl PyStore {
         Ok(self.store(py)?.options().write_policy().deadline().map_or(f64::INFINITY, |d| d.as_secs_f64()))
     }
 
-    /// Closes the connections (idempotent). Writes still running in other threads finish first.
+    /// Closes the connections (idempotent). Writes still running in other threads finish first
+    /// (each holds the store until it returns). A main-thread write abandoned after Ctrl-C is not
+    /// waited for: it never runs its function again and ends by its deadline (its thread holds
+    /// no transaction, only its place in the wait for the lock).
     fn close(&self, py: Python<'_>) {
         if std::process::id() != self.pid {
             return;
         }
         let store = self.store.lock().unwrap_or_else(PoisonError::into_inner).take();
-        let threads = std::mem::take(&mut *self.abandoned.lock().unwrap_or_else(PoisonError::into_inner));
+        let finished: Vec<JoinHandle<()>> = {
+            let mut threads = self.abandoned.lock().unwrap_or_else(PoisonError::into_inner);
+            let (done, running) =
+                std::mem::take(&mut *threads).into_iter().partition(JoinHandle::is_finished);
+            *threads = running;
+            done
+        };
         py.detach(|| {
-            for thread in threads {
+            for thread in finished {
                 let _ = thread.join();
             }
             drop(store);

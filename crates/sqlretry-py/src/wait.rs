@@ -55,7 +55,9 @@ pub(crate) fn recv<T: Send>(py: Python<'_>, rx: &Mutex<Receiver<T>>) -> PyResult
                 }
             }
             Err(RecvTimeoutError::Disconnected) => {
-                return Err(PyRuntimeError::new_err("sqlretry: the thread running the write ended without a result"));
+                return Err(PyRuntimeError::new_err(
+                    "sqlretry: the thread running the write ended without a result",
+                ));
             }
         }
     }

@@ -93,7 +93,10 @@ impl PyPending {
     /// the result, at most `timeout` seconds if given (then `TimeoutError`).
     #[pyo3(signature = (timeout = None))]
     fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Py<PyAny>> {
-        let until = timeout.map(|t| policy::seconds("timeout", t)).transpose()?.map(|t| std::time::Instant::now() + t);
+        let until = timeout
+            .map(|t| policy::seconds("timeout", t))
+            .transpose()?
+            .map(|t| std::time::Instant::now() + t);
         loop {
             {
                 let mut state = self.slot.lock();
@@ -159,7 +162,11 @@ impl PyWriter {
         if std::process::id() != self.pid {
             return Err(errors::used_after_fork(py, "Writer", self.pid));
         }
-        self.writer.lock().unwrap_or_else(PoisonError::into_inner).clone().ok_or_else(|| errors::closed(py, "Writer"))
+        self.writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or_else(|| errors::closed(py, "Writer"))
     }
 
     fn push(&self, py: Python<'_>, call: Call) -> PyResult<PyPending> {
