@@ -24,7 +24,6 @@ fi
 
 echo "== venv $venv"
 "$python" -m venv "$venv"
-"$venv/bin/python" -m pip install --quiet --upgrade pip
 echo "== pip install ./crates/sqlretry-py pytest"
 "$venv/bin/python" -m pip install --quiet --force-reinstall --no-deps "$crate"
 "$venv/bin/python" -m pip install --quiet pytest

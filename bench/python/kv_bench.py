@@ -16,7 +16,7 @@ asyncio (--tasks tasks in one loop): aiosqlite (when it installs; BEGIN IMMEDIAT
 Uncontended: one thread, one INSERT per transaction: sqlite3 vs store.write.
 
 Reported per form: committed, failed, lost (acknowledged but not in the file: rows missing or
-counter increments lost), committed/s, p99 and max latency of an acknowledged operation.
+counter increments lost, shown rows+increments), committed/s, p99 and max latency of an acknowledged operation.
 Usage: python kv_bench.py [--seconds 3] [--rounds 2] [--json out.json]
 """
 
@@ -260,13 +260,6 @@ async def run_async(form: str, path: str, seconds: float, tasks: int):
     return [(len(lat), failed, lat)], elapsed
 
 
-def lost_in(path: str, acked: int, form_prefix: str) -> int:
-    conn = sqlite3.connect(path)
-    rows = conn.execute("SELECT count(*) FROM kv WHERE key LIKE ?", (form_prefix + "-%",)).fetchone()[0]
-    conn.close()
-    return max(0, acked - rows)
-
-
 def summarize(form, mode, results, elapsed, path, counter_before):
     committed = sum(r[0] for r in results)
     failed = sum(r[1] for r in results)
@@ -275,9 +268,12 @@ def summarize(form, mode, results, elapsed, path, counter_before):
     counter_after = conn.execute("SELECT sum(n) FROM kv_counter").fetchone()[0]
     rows = conn.execute("SELECT count(*) FROM kv WHERE key LIKE ?", (form + "-%",)).fetchone()[0]
     conn.close()
-    lost = max(0, committed - rows) + max(0, committed - (counter_after - counter_before))
+    lost_rows = max(0, committed - rows)
+    lost_increments = max(0, committed - (counter_after - counter_before))
+    lost = lost_rows + lost_increments
     p99 = lat[int(0.99 * (len(lat) - 1))] if lat else float("nan")
     return {"mode": mode, "form": form, "committed": committed, "failed": failed, "lost": lost,
+            "lost_rows": lost_rows, "lost_increments": lost_increments,
             "per_s": committed / elapsed, "p99_ms": p99 * 1e3, "max_ms": (lat[-1] if lat else float("nan")) * 1e3}
 
 
@@ -343,7 +339,7 @@ def main():
                     row["round"] = rnd
                     rows.append(row)
                     print(f"{mode:9} {form:20} committed {row['committed']:6} failed {row['failed']:5} "
-                          f"lost {row['lost']:5} {row['per_s']:8.0f}/s p99 {row['p99_ms']:8.1f} ms "
+                          f"lost {row['lost_rows']:5}+{row['lost_increments']:5} {row['per_s']:8.0f}/s p99 {row['p99_ms']:8.1f} ms "
                           f"max {row['max_ms']:8.1f} ms", flush=True)
         plain, ours = uncontended(os.path.join(tmp, "uncontended.db"), 2000)
         print(f"uncontended one-INSERT transaction: sqlite3 {plain * 1e6:.1f} us, store.write {ours * 1e6:.1f} us,"

@@ -42,13 +42,19 @@ impl Call {
         Call { func, args, kwargs, original: Mutex::new(None) }
     }
 
-    /// Runs the callable with a `Connection` on `conn` (the GIL taken for the call only).
+    /// Runs the callable inside a write transaction with a `Connection` on `conn` (the GIL taken
+    /// for the call only).
     pub(crate) fn run(&self, conn: &Connection) -> rusqlite::Result<Py<PyAny>> {
-        Python::attach(|py| self.run_attached(py, conn))
+        Python::attach(|py| self.run_attached(py, conn, false))
     }
 
-    fn run_attached(&self, py: Python<'_>, conn: &Connection) -> rusqlite::Result<Py<PyAny>> {
-        let handle = Py::new(py, PyConnection::lend(conn)).map_err(user_error)?;
+    /// As [`Call::run`], on a read connection.
+    pub(crate) fn run_read(&self, conn: &Connection) -> rusqlite::Result<Py<PyAny>> {
+        Python::attach(|py| self.run_attached(py, conn, true))
+    }
+
+    fn run_attached(&self, py: Python<'_>, conn: &Connection, read: bool) -> rusqlite::Result<Py<PyAny>> {
+        let handle = Py::new(py, PyConnection::lend(conn, read)).map_err(user_error)?;
         let result = CONN.set(conn, || {
             let mut items: Vec<Bound<'_, PyAny>> = Vec::with_capacity(1 + self.args.bind(py).len());
             items.push(handle.bind(py).clone().into_any());
@@ -101,6 +107,11 @@ pub(crate) fn user_error(err: PyErr) -> rusqlite::Error {
 pub struct PyConnection {
     /// The lent connection's address: identifies it among nested transactions (never dereferenced).
     addr: usize,
+    /// Whether statements run without the GIL: on a read connection, yes (a long scan must not
+    /// stop other threads); inside a write transaction, no: statements there take microseconds,
+    /// and a thread that released the GIL while holding SQLite's write lock would have to wait
+    /// for the GIL to get it back, holding the lock all that time while every other writer waits.
+    detached: bool,
     live: AtomicBool,
     /// The last SQLite error raised to Python, with the exception raised for it.
     failure: Mutex<Option<(Py<PyAny>, rusqlite::Error)>>,
@@ -145,8 +156,8 @@ fn execute(conn: &Connection, sql: &str, params: &Params) -> rusqlite::Result<Ex
 }
 
 impl PyConnection {
-    fn lend(conn: &Connection) -> PyConnection {
-        PyConnection { addr: address(conn), live: AtomicBool::new(true), failure: Mutex::new(None) }
+    fn lend(conn: &Connection, detached: bool) -> PyConnection {
+        PyConnection { addr: address(conn), detached, live: AtomicBool::new(true), failure: Mutex::new(None) }
     }
 
     /// Checks that the lent connection is this thread's current one.
@@ -172,10 +183,15 @@ impl PyConnection {
         err
     }
 
-    /// Runs one statement without the GIL (other Python threads run meanwhile).
+    /// Runs one statement (without the GIL on a read connection, see `detached`).
     fn run(&self, py: Python<'_>, sql: &str, params: &Params) -> PyResult<Executed> {
         self.check(py)?;
-        py.detach(|| CONN.with(|conn| execute(conn, sql, params))).map_err(|e| self.raise(py, e))
+        let result = if self.detached {
+            py.detach(|| CONN.with(|conn| execute(conn, sql, params)))
+        } else {
+            CONN.with(|conn| execute(conn, sql, params))
+        };
+        result.map_err(|e| self.raise(py, e))
     }
 }
 
@@ -214,7 +230,12 @@ impl PyConnection {
     /// Runs several SQL statements separated by `;` (no parameters), inside the transaction.
     fn executescript(&self, py: Python<'_>, sql: &str) -> PyResult<()> {
         self.check(py)?;
-        py.detach(|| CONN.with(|conn| conn.execute_batch(sql))).map_err(|e| self.raise(py, e))
+        let result = if self.detached {
+            py.detach(|| CONN.with(|conn| conn.execute_batch(sql)))
+        } else {
+            CONN.with(|conn| conn.execute_batch(sql))
+        };
+        result.map_err(|e| self.raise(py, e))
     }
 
     /// Always `True`: the callback runs inside a transaction.

@@ -302,7 +302,7 @@ impl PyStore {
     ) -> PyResult<Py<PyAny>> {
         let store = self.store(py)?;
         let call = Call::new(func, args, kwargs);
-        py.detach(|| store.read(|conn| call.run(conn)))
+        py.detach(|| store.read(|conn| call.run_read(conn)))
             .map_err(|e| errors::from_read_error(py, e, call.take_original()))
     }
 
