@@ -76,6 +76,12 @@ class Store(_native.Store):
     ``Store(path, *, deadline=None, policy=None, config=None)``: ``policy`` a :class:`RetryPolicy`,
     ``config`` the path of a TOML configuration file (the ``SQLRETRY_…`` variables apply on top).
     Safe to share between threads; open a new one in a child process.
+
+    The function may run more than once (a busy file re-runs it whole): keep side effects outside
+    the database out of it, and slow work (a network call) before the write — see
+    ``write_if_version``. Do not call ``write`` on the same store from inside the function: it
+    would wait for its own turn until the deadline. From the main thread, a write that has to wait
+    runs its function on a helper thread, so that Ctrl-C can interrupt the wait.
     """
 
     def transaction(self, func: Callable[..., T]) -> Callable[..., T]:
