@@ -84,8 +84,8 @@ def sqlite3_op(conn, writer: int, key: str) -> None:
     conn.commit()
 
 
-def with_spec001_loop(fn, max_retries=5, base_delay=0.1, max_delay=5.0):
-    """Spec 001's retry helper: retry on 'database is locked', exponential backoff."""
+def with_retry_loop(fn, max_retries=5, base_delay=0.1, max_delay=5.0):
+    """The hand-written retry helper being replaced: retry on "database is locked", exponential backoff."""
     for attempt in range(max_retries + 1):
         try:
             return fn()
@@ -130,7 +130,7 @@ class Worker:
                         except Exception:
                             conn.rollback()
                             raise
-                    with_spec001_loop(attempt)
+                    with_retry_loop(attempt)
                 elif form == "peewee-queue":
                     db = self.shared
                     (n,) = db.execute_sql(SELECT, (w,)).fetchone()

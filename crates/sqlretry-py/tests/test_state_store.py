@@ -47,7 +47,7 @@ class TestRetryLogic:
         assert len(retries) == metrics["retries"], [r.getMessage() for r in caplog.records]
 
     def test_gives_up_after_max_retries(self, db, busy_config, caplog):
-        policy = sqlretry.spec001_policy(max_retries=3, base_delay=0.01, max_delay=0.02)
+        policy = sqlretry.retry_loop_policy(max_retries=3, base_delay=0.01, max_delay=0.02)
         state = sqlretry.StateStore(db, config=busy_config, policy=policy)
         with held_lock(db), caplog.at_level(logging.WARNING, logger="sqlretry"):
             with pytest.raises(sqlite3.OperationalError) as caught:
@@ -63,12 +63,12 @@ class TestRetryLogic:
 
     def test_exponential_backoff_timing(self, db, busy_config, caplog):
         # The schedule itself, exactly (no clock involved).
-        assert sqlretry.spec001_policy().delays() == pytest.approx([0.1, 0.2, 0.4, 0.8, 1.6])
+        assert sqlretry.retry_loop_policy().delays() == pytest.approx([0.1, 0.2, 0.4, 0.8, 1.6])
         assert sqlretry.RetryPolicy(attempts=6, base=0.1, cap=0.3).delays() == pytest.approx(
             [0.1, 0.2, 0.3, 0.3, 0.3])
         # And the sleeps really taken: never shorter than the schedule (a lower bound cannot
         # flake), each logged with its delay.
-        policy = sqlretry.spec001_policy(max_retries=3, base_delay=0.05, max_delay=1.0)
+        policy = sqlretry.retry_loop_policy(max_retries=3, base_delay=0.05, max_delay=1.0)
         state = sqlretry.StateStore(db, config=busy_config, policy=policy)
         start = time.monotonic()
         with held_lock(db), caplog.at_level(logging.WARNING, logger="sqlretry"):

@@ -46,7 +46,7 @@ __all__ = [
     "Store",
     "UsedAfterFork",
     "Writer",
-    "spec001_policy",
+    "retry_loop_policy",
 ]
 
 __version__ = "0.1.0"
@@ -56,7 +56,7 @@ T = TypeVar("T")
 DEFAULT_DEADLINE: float = _native.DEFAULT_DEADLINE
 
 
-def spec001_policy(max_retries: int = 5, base_delay: float = 0.1, max_delay: float = 5.0,
+def retry_loop_policy(max_retries: int = 5, base_delay: float = 0.1, max_delay: float = 5.0,
                    deadline: float = 5.0) -> RetryPolicy:
     """The policy of a hand-written retry loop with the three usual knobs.
 
