@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
+use sqlretry::RetryPolicy;
 use sqlretry::sqlite::{StateError, StateStore};
-use sqlretry::{RetryPolicy, Store};
 
 use crate::errors;
 use crate::policy::{self, PyRetryPolicy};
@@ -70,19 +70,10 @@ impl PyStateStore {
             }
             None => options,
         };
-        let state = py
-            .detach(|| {
-                let store =
-                    Store::open_with(&path, options).map_err(sqlretry::sqlite::StateOpenError::Open)?;
-                StateStore::from_store(store)
-            })
-            .map_err(|e| match e {
-                sqlretry::sqlite::StateOpenError::Open(e) => {
-                    errors::sqlite_exception(py, &e.into_sqlite_error())
-                }
-                sqlretry::sqlite::StateOpenError::Schema(e) => errors::from_write_error(py, e, None),
-                other => pyo3::exceptions::PyOSError::new_err(other.to_string()),
-            })?;
+        let state = py.detach(|| StateStore::open_with(&path, options)).map_err(|e| match e {
+            StateError::Open(e) => errors::sqlite_exception(py, &e.into_sqlite_error()),
+            other => raise(py, other),
+        })?;
         Ok(PyStateStore { state: std::sync::Mutex::new(Some(state)), pid: std::process::id() })
     }
 

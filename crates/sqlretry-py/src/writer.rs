@@ -193,14 +193,14 @@ impl PyWriter {
 #[pymethods]
 impl PyWriter {
     #[new]
-    #[pyo3(signature = (path, *, deadline = None, policy = None, config = None, max_batch = None, window = None))]
+    #[pyo3(signature = (path, *, deadline = None, policy = None, config = None, max_group = None, window = None))]
     fn new(
         py: Python<'_>,
         path: PathBuf,
         deadline: Option<f64>,
         policy: Option<PyRef<'_, PyRetryPolicy>>,
         config: Option<PathBuf>,
-        max_batch: Option<usize>,
+        max_group: Option<usize>,
         window: Option<f64>,
     ) -> PyResult<Self> {
         let config = policy::load_config(config)?;
@@ -216,9 +216,9 @@ impl PyWriter {
                 .build()
                 .map_err(|e| policy::config_error(&e))?;
         }
-        options = options.with_policy(write_policy);
-        if let Some(max_batch) = max_batch {
-            options = options.with_max_batch(max_batch);
+        options = options.with_write_policy(write_policy);
+        if let Some(max_group) = max_group {
+            options = options.with_max_group(max_group);
         }
         if let Some(window) = window {
             options = options.with_window(policy::seconds("window", window)?);

@@ -115,7 +115,7 @@ class Writer(_native.Writer):
     """One writer per file: many callers' functions committed in one transaction (group commit),
     each in a savepoint of its own (a failing function is rolled back alone).
 
-    ``Writer(path, *, deadline=None, policy=None, config=None, max_batch=None, window=None)``.
+    ``Writer(path, *, deadline=None, policy=None, config=None, max_group=None, window=None)``.
     """
 
     async def submit_async(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -132,7 +132,7 @@ class Writer:
         deadline: Optional[float] = None,
         policy: Optional[RetryPolicy] = None,
         config: Optional[_Path] = None,
-        max_batch: Optional[int] = None,
+        max_group: Optional[int] = None,
         window: Optional[float] = None,
     ) -> None: ...
     def submit(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T: ...
