@@ -79,7 +79,26 @@ impl GroupCommit {
         T: Send + 'static,
         F: FnMut(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        self.push(f, block, Some(self.engine.options.max_group))?.wait()
+        self.push(f, block, Some(self.engine.options.max_group), || ())?.wait()
+    }
+
+    /// As [`GroupCommit::submit`] (blocking), calling `queued` once the request is in the queue
+    /// (before it may lead its group), and `done` once its result arrived — only if it was
+    /// queued: a store counts its grouped writes under way with them.
+    pub(crate) fn submit_counted<T, F>(
+        &self,
+        f: F,
+        queued: impl FnOnce(),
+        done: impl FnOnce(),
+    ) -> Result<T, WriteError>
+    where
+        T: Send + 'static,
+        F: FnMut(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let pending = self.push(f, true, Some(self.engine.options.max_group), queued)?;
+        let result = pending.wait();
+        done();
+        result
     }
 
     /// Queues `f` without waiting for it (never leads: the caller goes on producing).
@@ -88,17 +107,25 @@ impl GroupCommit {
         T: Send + 'static,
         F: FnMut(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        self.push(f, true, None)
+        self.push(f, true, None, || ())
     }
 
-    fn push<T, F>(&self, f: F, block: bool, lead: Option<usize>) -> Result<Pending<T>, WriteError>
+    fn push<T, F>(
+        &self,
+        f: F,
+        block: bool,
+        lead: Option<usize>,
+        queued: impl FnOnce(),
+    ) -> Result<Pending<T>, WriteError>
     where
         T: Send + 'static,
         F: FnMut(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let job = request(f, Reply::Sync(tx), self.deadline());
-        if let Pushed::Lead(group) = self.engine.queue.push(job, block, lead, &self.engine.metrics)? {
+        let pushed = self.engine.queue.push(job, block, lead, &self.engine.metrics)?;
+        queued();
+        if let Pushed::Lead(group) = pushed {
             self.engine.lead(group);
         }
         Ok(Pending { rx })

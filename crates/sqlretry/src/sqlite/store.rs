@@ -377,10 +377,17 @@ impl Store {
         F: FnMut(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
         let grouped = self.grouped()?;
-        grouped.in_flight.fetch_add(1, Ordering::SeqCst);
-        let result = grouped.engine.submit(f, true);
-        grouped.in_flight.fetch_sub(1, Ordering::SeqCst);
-        result
+        // Counted once queued (not before): `grouped_waiting` never counts a write that is not
+        // in the queue or a group yet.
+        grouped.engine.submit_counted(
+            f,
+            || {
+                grouped.in_flight.fetch_add(1, Ordering::SeqCst);
+            },
+            || {
+                grouped.in_flight.fetch_sub(1, Ordering::SeqCst);
+            },
+        )
     }
 
     /// As [`Store::write_grouped`], for async code (tokio): the write is queued on the store's
