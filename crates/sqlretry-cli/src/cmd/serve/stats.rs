@@ -134,7 +134,9 @@ impl TickStats {
             db_path,
             queue_size: writer.queue_depth.max(in_flight),
             in_flight,
-            batches_written: writer.batches_written,
+            // Every committed transaction: the requests' groups (each message is one request)
+            // and any ingest batches.
+            batches_written: writer.groups_committed + writer.batches_written,
             batch_failures: writer.batch_failures,
             ticks_written: load(&counters.written),
             ticks_lost: writer.rows_lost,
