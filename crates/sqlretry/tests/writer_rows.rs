@@ -37,8 +37,10 @@ fn rows_that_cannot_commit_are_kept_and_replayable() {
         .deadline(Duration::from_millis(300))
         .build()
         .unwrap();
-    let writer =
-        writer_common::writer(&path, WriterOptions::default().with_write_policy(policy).with_process_lock(false));
+    let writer = writer_common::writer(
+        &path,
+        WriterOptions::default().with_write_policy(policy).with_process_lock(false),
+    );
     // Another connection holds the file past the policy's deadline: kept.
     let foreign = rusqlite::Connection::open(&path).unwrap();
     foreign.execute_batch("BEGIN EXCLUSIVE").unwrap();
