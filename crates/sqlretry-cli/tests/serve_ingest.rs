@@ -1,4 +1,4 @@
-//! `sqlretry serve` as a real process on an ephemeral port: spec 002's integration test (10,000
+//! `sqlretry serve` as a real process on an ephemeral port: the tick store's integration test (10,000
 //! ticks), the ack protocol (ack only after commit; resend after reconnect gives duplicates, not
 //! double rows), each bad input (400 naming the field, nothing written), 413, backpressure.
 #![allow(clippy::unwrap_used)]

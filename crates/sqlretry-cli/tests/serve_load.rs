@@ -1,4 +1,4 @@
-//! `sqlretry load` against `sqlretry serve`, both real processes: a short spec 002 load test
+//! `sqlretry load` against `sqlretry serve`, both real processes: a short tick-store load test
 //! (20 connections × 500 ticks/s × 3 s) with every acknowledged tick verified in the file, and
 //! exit 1 when acknowledged ticks are missing.
 #![allow(clippy::unwrap_used)]

@@ -408,7 +408,7 @@ fn vm_hwm_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// Spec 002's load through batched ingest, in this (child) process.
+/// The tick store's load through batched ingest, in this (child) process.
 fn ingest_child() {
     let path = std::env::var("WRITER_BENCH_DB").unwrap();
     let producers = env_usize("WRITER_BENCH_PRODUCERS", 20);

@@ -1,4 +1,4 @@
-//! Spec 001's `test_concurrent_access`, made stronger: 8 threads and 4 processes at once, each with
+//! The agent state store's `test_concurrent_access`, made stronger: 8 threads and 4 processes at once, each with
 //! its own state store on one file, 500 saves each: zero errors, every key present with its last
 //! value.
 #![allow(missing_docs, clippy::unwrap_used)]

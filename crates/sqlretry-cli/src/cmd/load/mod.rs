@@ -1,4 +1,4 @@
-//! `sqlretry load`: spec 002's load test as a command — N WebSocket connections × R ticks/s × D
+//! `sqlretry load`: the tick store's load test as a command — N WebSocket connections × R ticks/s × D
 //! against a running `sqlretry serve`, paced, with reconnect-and-resend; reports sent,
 //! acknowledged, duplicates, present, lost, retries, ack latency; exit 1 if anything acknowledged
 //! is missing (or never acknowledged). `--max` ramps the rate until ack p99 passes a bound.

@@ -1,4 +1,4 @@
-//! `sqlretry serve`: spec 002's tick store as a service — WebSocket and HTTP ingest acknowledged
+//! `sqlretry serve`: a market-tick store as a service — WebSocket and HTTP ingest acknowledged
 //! after commit, tick-stats, Prometheus, health, alerts — thin over the library's [`Writer`].
 //!
 //! # Design

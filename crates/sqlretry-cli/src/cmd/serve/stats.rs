@@ -1,4 +1,4 @@
-//! The service's own counters, and `GET /api/tick-stats`: spec 002's fields under their names,
+//! The service's own counters, and `GET /api/tick-stats`: the tick store's statistics fields,
 //! the writer's figures where they are the writer's, plus duplicates, dead letters, rate, uptime.
 
 use std::sync::atomic::{AtomicU64, Ordering};
