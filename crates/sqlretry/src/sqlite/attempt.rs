@@ -49,33 +49,6 @@ impl WriteSide {
         cross_process: bool,
         body: impl FnOnce(&Connection) -> rusqlite::Result<(T, bool)>,
     ) -> rusqlite::Result<T> {
-        let lock = if cross_process { LockUse::Always } else { LockUse::Never };
-        self.attempt_with(deadline, lock, body)
-    }
-
-    /// [`attempt`](WriteSide::attempt) taking the writers' lock only while this process is
-    /// contended: after another connection made it wait for SQLite's lock (or another process
-    /// for the writers' lock) within the last 100 ms. Uncontended, a write then costs no lock
-    /// system calls; contended, it queues in the kernel with the other processes' writers
-    /// instead of polling `BEGIN IMMEDIATE`, whose pauses let one process keep SQLite's lock.
-    ///
-    /// # Errors
-    ///
-    /// As [`attempt`](WriteSide::attempt).
-    pub(crate) fn attempt_when_contended<T>(
-        &self,
-        deadline: Deadline,
-        body: impl FnOnce(&Connection) -> rusqlite::Result<(T, bool)>,
-    ) -> rusqlite::Result<T> {
-        self.attempt_with(deadline, LockUse::WhenContended, body)
-    }
-
-    fn attempt_with<T>(
-        &self,
-        deadline: Deadline,
-        lock: LockUse,
-        body: impl FnOnce(&Connection) -> rusqlite::Result<(T, bool)>,
-    ) -> rusqlite::Result<T> {
         let now = Instant::now();
         let turn_deadline = if deadline == Deadline::NONE && !self.busy_timeout().is_zero() {
             Deadline::after(now, self.busy_timeout())
@@ -87,25 +60,14 @@ impl WriteSide {
         let lock_wait = Deadline::after(Instant::now(), self.busy_timeout()).earlier(deadline);
         let lock_until = lock_wait.instant().unwrap_or_else(Instant::now);
         // Taken with the turn held, so that one thread of this process uses the lock at a time.
-        let cross_process = match lock {
-            LockUse::Always => true,
-            LockUse::WhenContended => self.contended(),
-            LockUse::Never => false,
-        };
         let _held =
             if cross_process { self.process_lock().map(|lock| lock.hold_until(lock_until)) } else { None };
         let conn = self.conn();
         let (tx, waited) = begin_polled(&conn, lock_until)?;
         if waited {
             // This process's writers then write in streaks instead of handing SQLite's lock
-            // back to the other processes at once; and `Store::write` queues for the writers'
-            // lock while the contention lasts.
+            // back to the other processes at once.
             turn.contended();
-            if lock == LockUse::WhenContended
-                && let Some(lock) = self.process_lock()
-            {
-                lock.note_contended();
-            }
         }
         let began = Instant::now();
         let result = body(&conn).and_then(|(value, commit)| {
@@ -138,15 +100,6 @@ pub(crate) fn timed_out(path: &std::path::Path, waiting_for: &str) -> rusqlite::
             path.display()
         )),
     )
-}
-
-/// Whether an attempt takes the writers' lock beside the database.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum LockUse {
-    Always,
-    /// Only while this process is contended (see [`WriteSide::attempt_when_contended`]).
-    WhenContended,
-    Never,
 }
 
 /// `BEGIN IMMEDIATE`, polled while another connection holds SQLite's lock (see [`POLL_FIRST`])

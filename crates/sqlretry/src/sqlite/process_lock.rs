@@ -23,9 +23,8 @@ pub(crate) const CONTENDED_MEMORY: Duration = Duration::from_millis(100);
 const WAITER_JOIN_BOUND: Duration = Duration::from_millis(200);
 
 /// An exclusive `flock` on `<db>.writer-lock`, taken by sqlretry's writers of that database (the
-/// [`Writer`](crate::writer::Writer), [`Store::write_grouped`](super::Store::write_grouped), and
-/// [`Store::write`](super::Store::write) while contended) before each transaction attempt and let
-/// go after it. Writers in other processes then queue for
+/// [`Writer`](crate::writer::Writer) and [`Store::write_grouped`](super::Store::write_grouped))
+/// before each transaction attempt and let go after it. Writers in other processes then queue for
 /// it in the kernel instead of polling SQLite's busy handler, and a process that dies lets go of
 /// it (the kernel releases the lock with the file). Best effort: if locking fails, SQLite's own
 /// locking still decides. Only the user of the write connection takes or lets go of it.
@@ -203,14 +202,7 @@ impl ProcessLock {
         }
     }
 
-    /// Counts this process as contended for [`CONTENDED_MEMORY`] from now: another connection
-    /// made it wait for SQLite's lock.
-    pub(crate) fn note_contended(&self) {
-        self.shared.state().contended_until = Some(Instant::now() + CONTENDED_MEMORY);
-    }
-
-    /// Whether another process made this one wait for the lock (or for SQLite's, see
-    /// [`note_contended`](ProcessLock::note_contended)) within [`CONTENDED_MEMORY`].
+    /// Whether another process made this one wait for the lock within [`CONTENDED_MEMORY`].
     pub(crate) fn contended(&self) -> bool {
         self.shared.state().contended_until.is_some_and(|until| Instant::now() < until)
     }

@@ -143,10 +143,10 @@ impl StoreOptions {
 ///   clone of the store is dropped). Grouped writers of several processes also take turns through
 ///   the writers' lock beside the database (`<db>.writer-lock`), waited for in the kernel (which
 ///   wakes the next waiter when the holder lets go) within the same deadline. [`Store::write`]
-///   takes it only while writers of other processes contend (SQLite's lock or the writers' lock
-///   made this process wait within the last 100 ms): uncontended, its two system calls would cost
-///   a measurable share of a small write; contended, queuing in the kernel bounds the worst wait
-///   across processes, where polling `BEGIN IMMEDIATE` lets one process keep SQLite's lock.
+///   does not take it: queuing each small transaction through the lock hands SQLite's lock from
+///   process to process on every write, which halved its throughput across processes for a
+///   shorter worst wait (BENCHMARKS.md, "Issue 20: across processes"); polling `BEGIN IMMEDIATE`
+///   lets a process write in streaks.
 /// - **Read connections** are pooled: a read takes an idle one or opens one, and gives it back
 ///   (up to [`StoreOptions::with_idle_readers`] are kept). They are `query_only`.
 /// - No global state: the queue, pool and statistics live in the shared `Store` value.
@@ -304,9 +304,7 @@ impl Store {
             Retry::new(policy).named("sqlite.write").with_observer(&inner.write_stats).until(deadline).call(
                 || {
                     origin.attempt();
-                    inner.side.attempt_when_contended(deadline, |conn| {
-                        origin.body(f(conn)).map(|value| (value, true))
-                    })
+                    inner.side.attempt(deadline, true, |conn| origin.body(f(conn)).map(|value| (value, true)))
                 },
             ),
         )
