@@ -304,7 +304,9 @@ impl Store {
             Retry::new(policy).named("sqlite.write").with_observer(&inner.write_stats).until(deadline).call(
                 || {
                     origin.attempt();
-                    inner.side.attempt(deadline, false, |conn| origin.body(f(conn)).map(|value| (value, true)))
+                    inner
+                        .side
+                        .attempt(deadline, false, |conn| origin.body(f(conn)).map(|value| (value, true)))
                 },
             ),
         )
